@@ -1,0 +1,9 @@
+/* weft.h: Python's threading, queue and concurrent.futures, in C11.
+ * One header per family under weft/; this one includes them all. */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include "weft/common.h"
+#include "weft/lock.h"
+
+#endif

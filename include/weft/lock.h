@@ -1,0 +1,119 @@
+/* weft/lock.h: weft_lock, Python's threading.Lock.
+ *
+ * A 4-byte mutual-exclusion lock; all-zero memory (WEFT_LOCK_INIT) is unlocked and
+ * no destroy call is needed. Not recursive, not owned: as in Python, any thread may
+ * release a locked lock. Uncontended acquire and release are one atomic
+ * compare-and-swap each and no system call; a contended acquire spins briefly and
+ * then sleeps; release makes a system call only when a thread sleeps on the lock.
+ * Eventually fair: a thread that has slept on the lock for about a millisecond is
+ * handed the lock directly at the next release, even while others acquire and
+ * release it in a tight loop.
+ */
+#ifndef WEFT_LOCK_H
+#define WEFT_LOCK_H
+
+#include "common.h"
+
+WEFT_BEGIN_DECLS
+
+/* The lock word. State table (bits may combine as shown):
+ *
+ *   value                      meaning
+ *   0                          unlocked, nobody sleeping
+ *   LOCKED                     locked, nobody sleeping: release is one CAS
+ *   LOCKED|PARKED              locked, a thread may sleep: release wakes one
+ *   LOCKED|PARKED|FAIR         ... and a sleeper has starved: release hands off
+ *   LOCKED|HANDOFF(|PARKED)    released by handoff: owned by whichever woken
+ *                              sleeper clears HANDOFF; nobody else may take it
+ *
+ * FAIR and HANDOFF only ever appear with LOCKED; a plain unlock stores 0. */
+#define WEFT_LOCK_LOCKED 1u
+#define WEFT_LOCK_PARKED 2u
+#define WEFT_LOCK_FAIR 4u
+#define WEFT_LOCK_HANDOFF 8u
+
+typedef struct weft_lock {
+    WEFT_ATOMIC(uint32_t) word;
+} weft_lock;
+
+#define WEFT_LOCK_INIT {0}
+
+/* Slow paths behind the inline fast paths; not for direct use. */
+WEFT_API int weft__lock_acquire_slow(weft_lock *l, weft_deadline d);
+WEFT_API int weft__lock_release_slow(weft_lock *l);
+
+/* Acquire the lock, blocking until it is free; returns 0. */
+WEFT_INLINE int weft_lock_acquire(weft_lock *l);
+
+/* Acquire without blocking: true if the lock was free and is now ours. */
+WEFT_INLINE bool weft_lock_try_acquire(weft_lock *l);
+
+/* Acquire, blocking at most timeout_ns (WEFT_FOREVER: no limit; 0: a try).
+ * Returns 0, or ETIMEDOUT once the timeout has passed with the lock still held
+ * elsewhere. */
+WEFT_INLINE int weft_lock_acquire_for(weft_lock *l, int64_t timeout_ns);
+
+/* As weft_lock_acquire_for with an absolute deadline (see weft_deadline_in). */
+WEFT_INLINE int weft_lock_acquire_until(weft_lock *l, weft_deadline d);
+
+/* Release the lock; never blocks. Returns 0, or EPERM if it was not locked
+ * (nothing changes). Wakes one sleeper, if any. */
+WEFT_INLINE int weft_lock_release(weft_lock *l);
+
+/* True while the lock is held (a snapshot). Never blocks. */
+WEFT_INLINE bool weft_lock_locked(const weft_lock *l);
+
+#ifdef WEFT_HAVE_INLINE
+WEFT_INLINE bool weft_lock_try_acquire(weft_lock *l)
+{
+    uint32_t unlocked = 0;
+    /* acquire: the critical section must see what the last owner wrote. */
+    return atomic_compare_exchange_strong_explicit(
+        &l->word, &unlocked, WEFT_LOCK_LOCKED, memory_order_acquire, memory_order_relaxed);
+}
+
+WEFT_INLINE int weft_lock_acquire(weft_lock *l)
+{
+    if (__builtin_expect(weft_lock_try_acquire(l), 1))
+        return 0;
+    return weft__lock_acquire_slow(l, WEFT_DEADLINE_NEVER);
+}
+
+WEFT_INLINE int weft_lock_acquire_until(weft_lock *l, weft_deadline d)
+{
+    if (__builtin_expect(weft_lock_try_acquire(l), 1))
+        return 0;
+    return weft__lock_acquire_slow(l, d);
+}
+
+WEFT_INLINE int weft_lock_acquire_for(weft_lock *l, int64_t timeout_ns)
+{
+    if (__builtin_expect(weft_lock_try_acquire(l), 1))
+        return 0;
+    if (timeout_ns == 0)
+        return ETIMEDOUT;
+    return weft__lock_acquire_slow(l, weft_deadline_in(timeout_ns));
+}
+
+WEFT_INLINE int weft_lock_release(weft_lock *l)
+{
+    uint32_t locked = WEFT_LOCK_LOCKED;
+    /* release: publishes the critical section to the next owner. Any other bit set
+     * (a sleeper, a starving sleeper) takes the slow path. */
+    if (__builtin_expect(atomic_compare_exchange_strong_explicit(
+                             &l->word, &locked, 0, memory_order_release, memory_order_relaxed),
+                         1))
+        return 0;
+    return weft__lock_release_slow(l);
+}
+
+WEFT_INLINE bool weft_lock_locked(const weft_lock *l)
+{
+    /* relaxed: a snapshot that orders nothing. */
+    return (atomic_load_explicit(&l->word, memory_order_relaxed) & WEFT_LOCK_LOCKED) != 0;
+}
+#endif
+
+WEFT_END_DECLS
+
+#endif

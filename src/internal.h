@@ -1,0 +1,65 @@
+/* internal.h: what the library's own files share and users never see.
+ *
+ * The wait layer is the only place the two backends differ (src/linux/futex.c,
+ * src/portable/park.c); every primitive is written once on top of it. */
+#ifndef WEFT_INTERNAL_H
+#define WEFT_INTERNAL_H
+
+#include "weft.h"
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#define WF_HIDDEN __attribute__((visibility("hidden")))
+
+/* ---- wait layer ---------------------------------------------------------------
+ * wf_wait: sleep while *word == expected, until woken or `d` passes. The compare
+ * and the sleep are one atomic step against wf_wake on the same word: a waker
+ * that changes *word before calling wf_wake can never be missed (the lost-wakeup
+ * race every caller relies on). Returns 0 when woken, when *word != expected, or
+ * spuriously; ETIMEDOUT only once `d` has passed. Callers re-check their
+ * condition in a loop.
+ *
+ * wf_wake: wake up to `n` threads sleeping on `word` (INT_MAX: all); returns how
+ * many it woke.
+ *
+ * wf_requeue: if *from == expected, wake up to `n_wake` sleepers of `from` and
+ * move up to `n_move` more onto `to` without waking them (they then sleep as if
+ * they had called wf_wait on `to`). Returns how many it woke or moved, or -EAGAIN when
+ * *from != expected (nothing was done). Used by condition notify_all so that the
+ * waiters queue on the lock instead of stampeding it.
+ *
+ * None of these is a memory barrier: the happens-before edges are carried by the
+ * atomic operations on the words themselves (which is also what TSan sees). */
+WF_HIDDEN int wf_wait(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d);
+WF_HIDDEN int wf_wake(const _Atomic uint32_t *word, int n);
+WF_HIDDEN int wf_requeue(const _Atomic uint32_t *from, uint32_t expected, int n_wake,
+                         const _Atomic uint32_t *to, int n_move);
+
+/* ---- helpers ---------------------------------------------------------------- */
+WF_HIDDEN struct timespec wf_timespec(weft_deadline d);
+
+/* One pause of a spin loop: tells the core we are spinning (saves power, frees
+ * the sibling hyperthread). */
+static inline void wf_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+#define WF_LIKELY(x) __builtin_expect(!!(x), 1)
+#define WF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- cross-family internals -------------------------------------------------- */
+/* Acquire `l` as a thread that has just returned from a wait on l->word (a
+ * condition waiter that notify_all requeued onto the lock): keeps PARKED set for
+ * the sleepers that remain and may claim a handoff. Returns 0 or ETIMEDOUT. */
+WF_HIDDEN int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d);
+
+#endif

@@ -1,0 +1,143 @@
+/* weft_lock slow paths. The word's state table is in include/weft/lock.h.
+ *
+ * Acquire: spin a bounded number of times while the owner is likely running (no
+ * sleeper yet), then sleep on the word with PARKED set. A thread that returns from
+ * a sleep takes a free lock as LOCKED|PARKED, because it cannot know whether other
+ * sleepers remain (Drepper, "Futexes Are Tricky", mutex 2). After sleeping about
+ * WF_FAIR_AFTER_NS a sleeper sets FAIR; the next release then keeps the lock
+ * LOCKED, sets HANDOFF and wakes one sleeper, who owns it on clearing HANDOFF.
+ * Barging threads and spinners never clear HANDOFF, so the handoff reaches a
+ * sleeper. */
+#include "internal.h"
+
+extern inline bool weft_lock_try_acquire(weft_lock *l);
+extern inline int weft_lock_acquire(weft_lock *l);
+extern inline int weft_lock_acquire_for(weft_lock *l, int64_t timeout_ns);
+extern inline int weft_lock_acquire_until(weft_lock *l, weft_deadline d);
+extern inline int weft_lock_release(weft_lock *l);
+extern inline bool weft_lock_locked(const weft_lock *l);
+
+enum {
+    WF_SPIN_LIMIT = 100,            /* spins before sleeping: about one short critical section */
+    WF_FAIR_AFTER_NS = 1000 * 1000, /* a sleeper this old asks for a handoff */
+};
+
+/* The sleeping half of acquire. `woken` says the caller has just returned from a
+ * wait on the lock word (so it may claim a handoff): true for a condition waiter
+ * that notify_all requeued onto the lock. */
+static int wf_lock_sleep(weft_lock *l, weft_deadline d, bool woken)
+{
+    int64_t first_sleep = woken ? weft_now_ns() : 0;
+    bool starving = false;
+    for (;;) {
+        uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);
+        if (woken && (old & WEFT_LOCK_HANDOFF)) {
+            /* acquire: pairs with the release CAS that set HANDOFF. */
+            if (atomic_compare_exchange_weak_explicit(&l->word, &old, old & ~WEFT_LOCK_HANDOFF,
+                                                      memory_order_acquire, memory_order_relaxed))
+                return 0;
+            continue;
+        }
+        woken = false;
+        if (!(old & WEFT_LOCK_LOCKED)) {
+            /* Free: take it, keeping PARKED since other sleepers may remain. */
+            uint32_t want = old | WEFT_LOCK_LOCKED | (first_sleep ? WEFT_LOCK_PARKED : 0);
+            if (atomic_compare_exchange_weak_explicit(&l->word, &old, want, memory_order_acquire,
+                                                      memory_order_relaxed))
+                return 0;
+            continue;
+        }
+        uint32_t want = old | WEFT_LOCK_PARKED | (starving ? WEFT_LOCK_FAIR : 0);
+        /* relaxed: announcing a sleeper orders no data; the wait below re-reads. */
+        if (want != old && !atomic_compare_exchange_weak_explicit(&l->word, &old, want,
+                                                                  memory_order_relaxed,
+                                                                  memory_order_relaxed))
+            continue;
+        /* Lost wakeup avoided: we sleep only while the word still reads `want`
+         * (PARKED set); a release changes the word before it wakes, so either the
+         * kernel sees the change and returns at once, or the wake finds us. */
+        int r = wf_wait(&l->word, want, d);
+        int64_t now = weft_now_ns();
+        if (!first_sleep)
+            first_sleep = now;
+        starving = now - first_sleep >= WF_FAIR_AFTER_NS;
+        woken = true;
+        if (r == ETIMEDOUT || (d.ns != INT64_MAX && now >= d.ns)) {
+            /* A handoff may have raced our timeout: take it rather than strand it. */
+            old = atomic_load_explicit(&l->word, memory_order_relaxed);
+            if ((old & WEFT_LOCK_HANDOFF) &&
+                atomic_compare_exchange_strong_explicit(&l->word, &old, old & ~WEFT_LOCK_HANDOFF,
+                                                        memory_order_acquire, memory_order_relaxed))
+                return 0;
+            if (!(old & WEFT_LOCK_LOCKED) &&
+                atomic_compare_exchange_strong_explicit(&l->word, &old, old | WEFT_LOCK_LOCKED,
+                                                        memory_order_acquire, memory_order_relaxed))
+                return 0;
+            return ETIMEDOUT;
+        }
+    }
+}
+
+int weft__lock_acquire_slow(weft_lock *l, weft_deadline d)
+{
+    /* Spin while the lock is held by a running owner and nobody sleeps yet. */
+    for (int spin = 0; spin < WF_SPIN_LIMIT; spin++) {
+        uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);
+        if (!(old & WEFT_LOCK_LOCKED)) {
+            /* acquire: pairs with the release that freed the lock. */
+            if (atomic_compare_exchange_weak_explicit(&l->word, &old, old | WEFT_LOCK_LOCKED,
+                                                      memory_order_acquire, memory_order_relaxed))
+                return 0;
+            continue;
+        }
+        if (old & WEFT_LOCK_PARKED)
+            break; /* others already sleep: spinning would only steal from them */
+        wf_cpu_relax();
+    }
+
+    return wf_lock_sleep(l, d, false);
+}
+
+int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d)
+{
+    return wf_lock_sleep(l, d, true);
+}
+
+int weft__lock_release_slow(weft_lock *l)
+{
+    uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);
+    for (;;) {
+        if (!(old & WEFT_LOCK_LOCKED))
+            return EPERM;
+        if ((old & WEFT_LOCK_FAIR) && !(old & WEFT_LOCK_HANDOFF)) {
+            /* release: the next owner (a woken sleeper) acquires on clearing HANDOFF. */
+            if (!atomic_compare_exchange_weak_explicit(&l->word, &old,
+                                                       (old & ~WEFT_LOCK_FAIR) | WEFT_LOCK_HANDOFF,
+                                                       memory_order_release, memory_order_relaxed))
+                continue;
+            if (wf_wake(&l->word, 1) > 0)
+                return 0;
+            /* Nobody was asleep to take it (the starving sleeper timed out): unless a
+             * returning sleeper already claimed it, unlock for real. */
+            old = atomic_load_explicit(&l->word, memory_order_relaxed);
+            while (old & WEFT_LOCK_HANDOFF) {
+                if (atomic_compare_exchange_weak_explicit(&l->word, &old, 0, memory_order_release,
+                                                          memory_order_relaxed)) {
+                    if (old & WEFT_LOCK_PARKED)
+                        wf_wake(&l->word, 1);
+                    return 0;
+                }
+            }
+            return 0;
+        }
+        /* A plain unlock (also of a lock whose handoff is still unclaimed). */
+        if (atomic_compare_exchange_weak_explicit(&l->word, &old, 0, memory_order_release,
+                                                  memory_order_relaxed)) {
+            /* Lost wakeup avoided: the word is 0 before we wake, so a sleeper about
+             * to wait on LOCKED|PARKED finds it changed and does not sleep. */
+            if (old & WEFT_LOCK_PARKED)
+                wf_wake(&l->word, 1);
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,85 @@
+/* check.h: the tests' tiny harness. CHECK fails the test (with file:line and the
+ * expression) and exits non-zero; TEST_MAIN runs each listed test and prints one
+ * line per test. Stress sizes scale down under sanitizers via wf_test_scale(). */
+#ifndef WEFT_TEST_CHECK_H
+#define WEFT_TEST_CHECK_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft.h"
+
+#define CHECK(cond)                                                                \
+    do {                                                                           \
+        if (!(cond)) {                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                               \
+        }                                                                          \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                             \
+    do {                                                                           \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);            \
+        if (check_a_ != check_b_) {                                                \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld != %lld)\n",   \
+                    __FILE__, __LINE__, #a, #b, check_a_, check_b_);               \
+            abort();                                                               \
+        }                                                                          \
+    } while (0)
+
+/* Divides stress iteration counts: WEFT_TEST_SCALE (default 1; the sanitizer
+ * runs set it) keeps the whole suite inside its time budget. */
+static inline long wf_test_scale(long n)
+{
+    const char *s = getenv("WEFT_TEST_SCALE");
+    long div = s ? atol(s) : 1;
+    if (div < 1)
+        div = 1;
+    return n / div > 0 ? n / div : 1;
+}
+
+/* Starts n threads running fn(arg_i) and joins them all. */
+static inline void wf_test_run_threads(int n, void *(*fn)(void *), void *args, size_t arg_size)
+{
+    pthread_t th[64];
+    CHECK(n <= 64);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ(pthread_create(&th[i], NULL, fn, (char *)args + (size_t)i * arg_size), 0);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ(pthread_join(th[i], NULL), 0);
+}
+
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} wf_test_case;
+
+#define TEST(name) {#name, name}
+
+static inline int wf_test_main(const wf_test_case *cases, size_t n, int argc, char **argv)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (argc > 1 && strstr(cases[i].name, argv[1]) == NULL)
+            continue;
+        int64_t t0 = weft_now_ns();
+        cases[i].fn();
+        printf("ok %s (%.1f ms)\n", cases[i].name, (double)(weft_now_ns() - t0) / 1e6);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+#define TEST_MAIN(...)                                                              \
+    int main(int argc, char **argv)                                                 \
+    {                                                                               \
+        static const wf_test_case cases_[] = {__VA_ARGS__};                         \
+        return wf_test_main(cases_, sizeof cases_ / sizeof cases_[0], argc, argv);  \
+    }
+
+#endif
