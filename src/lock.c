@@ -56,10 +56,10 @@ static int wf_lock_sleep(weft_lock *l, weft_deadline d, bool woken)
         /* Lost wakeup avoided: we sleep only while the word still reads `want`
          * (PARKED set); a release changes the word before it wakes, so either the
          * kernel sees the change and returns at once, or the wake finds us. */
+        if (!first_sleep)
+            first_sleep = weft_now_ns();
         int r = wf_wait(&l->word, want, d);
         int64_t now = weft_now_ns();
-        if (!first_sleep)
-            first_sleep = now;
         starving = now - first_sleep >= WF_FAIR_AFTER_NS;
         woken = true;
         if (r == ETIMEDOUT || (d.ns != INT64_MAX && now >= d.ns)) {
