@@ -1,0 +1,229 @@
+// bench/shim.cc: the one C++ file of the benchmarks. It turns the wf_bench_def list
+// that bench/*.c build at load time (WF_BENCH in bench.h) into Google Benchmark
+// registrations, and gives the C bodies their wf_bench_state API. The run's options
+// that the report needs (headline cases, targets, backend) go into the JSON context.
+#include "bench.h"
+
+#include <benchmark/benchmark.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+// A wf_bench_state is a benchmark::State: the C side only ever holds the pointer.
+static benchmark::State &st(wf_bench_state *s) { return *reinterpret_cast<benchmark::State *>(s); }
+static const benchmark::State &st(const wf_bench_state *s)
+{
+    return *reinterpret_cast<const benchmark::State *>(s);
+}
+
+static wf_bench_def *registered; // built by constructors, before main: no locking
+
+extern "C" void wf_bench_register(wf_bench_def *def)
+{
+    def->next = registered;
+    registered = def;
+}
+
+// Whether this thread's WF_BENCH_LOOP started its timer (and so must stop it): a
+// begin whose run was skipped has already stopped it inside Google Benchmark.
+static thread_local bool loop_started;
+
+extern "C" int64_t wf_bench_begin(wf_bench_state *s)
+{
+    benchmark::State &state = st(s);
+    // One batch of all the iterations: starts the timer and leaves nothing to count,
+    // so that the next KeepRunning() stops it.
+    benchmark::IterationCount n = state.max_iterations;
+    if (n <= 0 || !state.KeepRunningBatch(n))
+        return 0;
+    loop_started = true;
+    return static_cast<int64_t>(n);
+}
+
+extern "C" void wf_bench_end(wf_bench_state *s)
+{
+    if (!loop_started)
+        return;
+    loop_started = false;
+    bool more = st(s).KeepRunning(); // the batch is spent: this stops the timer
+    (void)more;
+}
+
+extern "C" bool wf_bench_keep_running(wf_bench_state *s) { return st(s).KeepRunning(); }
+extern "C" int wf_bench_thread_index(const wf_bench_state *s) { return st(s).thread_index(); }
+extern "C" int wf_bench_threads(const wf_bench_state *s) { return st(s).threads(); }
+extern "C" int64_t wf_bench_iterations(const wf_bench_state *s)
+{
+    return static_cast<int64_t>(st(s).iterations());
+}
+
+// The definition whose body this thread runs now (set by the registered wrapper).
+static thread_local const wf_bench_def *current;
+
+extern "C" int64_t wf_bench_arg(const wf_bench_state *s)
+{
+    // State::range() checks its index: a benchmark without args has none.
+    if (current == nullptr || current->n_args == 0)
+        return 0;
+    return static_cast<int64_t>(st(s).range(0));
+}
+
+extern "C" void wf_bench_set_items_processed(wf_bench_state *s, int64_t items)
+{
+    st(s).SetItemsProcessed(items);
+}
+extern "C" void wf_bench_pause_timing(wf_bench_state *s) { st(s).PauseTiming(); }
+extern "C" void wf_bench_resume_timing(wf_bench_state *s) { st(s).ResumeTiming(); }
+extern "C" void wf_bench_counter(wf_bench_state *s, const char *name, double value)
+{
+    st(s).counters[name] = benchmark::Counter(value);
+}
+extern "C" void wf_bench_counter_rate(wf_bench_state *s, const char *name, double value)
+{
+    st(s).counters[name] = benchmark::Counter(value, benchmark::Counter::kIsRate);
+}
+extern "C" void wf_bench_skip_with_error(wf_bench_state *s, const char *message)
+{
+    st(s).SkipWithError(message);
+}
+
+// ---- main -----------------------------------------------------------------------------
+
+// The parked thread that keeps the process multi-threaded (see bench.h): it sleeps on
+// a condition nobody signals.
+static void *parked(void *)
+{
+    static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+    pthread_mutex_lock(&m);
+    for (;;)
+        pthread_cond_wait(&c, &m);
+    return nullptr;
+}
+
+// "--wf_name=value": removes the flag from argv when it matches.
+static bool take_flag(int *argc, char **argv, int i, const char *name, std::string *value)
+{
+    size_t n = std::strlen(name);
+    if (std::strncmp(argv[i], name, n) != 0 || argv[i][n] != '=')
+        return false;
+    *value = argv[i] + n + 1;
+    for (int j = i; j < *argc; j++)
+        argv[j] = argv[j + 1];
+    --*argc;
+    return true;
+}
+
+static std::string format_double(double v)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+int main(int argc, char **argv)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int max_threads = static_cast<int>(std::min(64L, std::max(8L, cpus)));
+    double min_time_scale = 1.0;
+    for (int i = 1; i < argc;) {
+        std::string v;
+        if (take_flag(&argc, argv, i, "--wf_max_threads", &v))
+            max_threads = std::max(1, std::atoi(v.c_str()));
+        else if (take_flag(&argc, argv, i, "--wf_min_time_scale", &v))
+            min_time_scale = std::atof(v.c_str());
+        else
+            i++;
+    }
+
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+        return 1;
+
+    // Register in source order of the files' constructors reversed back to forward.
+    std::vector<wf_bench_def *> defs;
+    for (wf_bench_def *d = registered; d != nullptr; d = d->next)
+        defs.push_back(d);
+    std::reverse(defs.begin(), defs.end());
+
+    std::string headline, targets;
+    for (wf_bench_def *d : defs) {
+        benchmark::internal::Benchmark *b = benchmark::RegisterBenchmark(
+            d->name, [d](benchmark::State &state) {
+                current = d;
+                d->fn(reinterpret_cast<wf_bench_state *>(&state));
+                current = nullptr;
+            });
+        std::vector<int> threads;
+        for (int t : d->threads) {
+            if (t <= 0)
+                break;
+            threads.push_back(t);
+        }
+        if (d->sweep) {
+            for (int t = 1; t < max_threads; t *= 2)
+                threads.push_back(t);
+            threads.push_back(max_threads);
+        }
+        std::sort(threads.begin(), threads.end());
+        threads.erase(std::unique(threads.begin(), threads.end()), threads.end());
+        for (int t : threads)
+            b->Threads(t);
+        for (int i = 0; i < d->n_args && i < WF_BENCH_MAX_LIST; i++)
+            b->Arg(d->args[i]);
+        if (d->arg_name != nullptr)
+            b->ArgName(d->arg_name);
+        if (d->iterations > 0)
+            b->Iterations(d->iterations);
+        else if (d->min_time > 0)
+            b->MinTime(d->min_time * min_time_scale);
+        if (!d->cpu_time)
+            b->UseRealTime();
+
+        // "<family>/<case>" of the weft entry carries the report's annotations.
+        std::string name = d->name;
+        size_t slash = name.rfind('/');
+        std::string impl = slash == std::string::npos ? "" : name.substr(slash + 1);
+        std::string key = slash == std::string::npos ? name : name.substr(0, slash);
+        if (impl != "weft")
+            continue;
+        if (d->headline)
+            headline += (headline.empty() ? "" : ",") + key;
+        if (d->target_peer != nullptr && d->target > 0) {
+            std::string at;
+            for (int t : d->threads) {
+                if (t <= 0)
+                    break;
+                at += (at.empty() ? "" : "+") + std::to_string(t);
+            }
+            targets += (targets.empty() ? "" : ";") + key + "@" + at + ":" + d->target_peer +
+                       ":" + format_double(d->target);
+        }
+    }
+    benchmark::AddCustomContext("weft_headline", headline);
+    benchmark::AddCustomContext("weft_targets", targets);
+    benchmark::AddCustomContext("weft_max_threads", std::to_string(max_threads));
+#ifdef WF_BENCH_BACKEND
+    benchmark::AddCustomContext("weft_backend", WF_BENCH_BACKEND);
+#endif
+#ifdef __VERSION__
+    benchmark::AddCustomContext("weft_compiler", __VERSION__);
+#endif
+
+    pthread_t helper;
+    if (pthread_create(&helper, nullptr, parked, nullptr) != 0) {
+        std::fprintf(stderr, "weft_bench: cannot start the parked helper thread\n");
+        return 1;
+    }
+    pthread_detach(helper);
+
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
