@@ -6,6 +6,7 @@
 
 #include <benchmark/benchmark.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -93,6 +94,46 @@ extern "C" void wf_bench_skip_with_error(wf_bench_state *s, const char *message)
     st(s).SkipWithError(message);
 }
 
+// ---- progress ---------------------------------------------------------------------------
+
+// A line on stderr each time a different benchmark run starts (Google Benchmark reports
+// a benchmark only once all its interleaved repetitions are done). Only thread 0 of a
+// run prints, between runs, so no locking is needed.
+static int progress_mode; // 0 off, 1 a line each, 2 one line rewritten (a terminal)
+static const wf_bench_def *progress_def;
+static int progress_threads;
+static int64_t progress_arg;
+static long progress_count;
+static double progress_start;
+
+static double now_seconds()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void progress(const wf_bench_def *d, benchmark::State &state)
+{
+    if (progress_mode == 0 || state.thread_index() != 0)
+        return;
+    int64_t arg = d->n_args > 0 ? static_cast<int64_t>(state.range(0)) : 0;
+    if (d == progress_def && state.threads() == progress_threads && arg == progress_arg)
+        return;
+    progress_def = d;
+    progress_threads = state.threads();
+    progress_arg = arg;
+    progress_count++;
+    char extra[64] = "";
+    if (d->n_args > 0)
+        std::snprintf(extra, sizeof extra, " %s:%lld", d->arg_name ? d->arg_name : "arg",
+                      static_cast<long long>(arg));
+    std::fprintf(stderr, "%s[%4ld %6.1fs] %s threads:%d%s%s", progress_mode == 2 ? "\r\033[K" : "",
+                 progress_count, now_seconds() - progress_start, d->name, state.threads(), extra,
+                 progress_mode == 2 ? "" : "\n");
+    std::fflush(stderr);
+}
+
 // ---- main -----------------------------------------------------------------------------
 
 // The parked thread that keeps the process multi-threaded (see bench.h): it sleeps on
@@ -138,6 +179,8 @@ int main(int argc, char **argv)
             max_threads = std::max(1, std::atoi(v.c_str()));
         else if (take_flag(&argc, argv, i, "--wf_min_time_scale", &v))
             min_time_scale = std::atof(v.c_str());
+        else if (take_flag(&argc, argv, i, "--wf_progress", &v))
+            progress_mode = v == "line" ? 2 : v == "true" || v == "1" ? 1 : 0;
         else
             i++;
     }
@@ -156,6 +199,7 @@ int main(int argc, char **argv)
     for (wf_bench_def *d : defs) {
         benchmark::internal::Benchmark *b = benchmark::RegisterBenchmark(
             d->name, [d](benchmark::State &state) {
+                progress(d, state);
                 current = d;
                 d->fn(reinterpret_cast<wf_bench_state *>(&state));
                 current = nullptr;
@@ -223,7 +267,10 @@ int main(int argc, char **argv)
     }
     pthread_detach(helper);
 
+    progress_start = now_seconds();
     benchmark::RunSpecifiedBenchmarks();
+    if (progress_mode == 2)
+        std::fprintf(stderr, "\r\033[K");
     benchmark::Shutdown();
     return 0;
 }
