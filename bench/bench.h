@@ -60,7 +60,10 @@
  * ---- Threads, setup and what a figure means ---------------------------------------
  *  - The reported time is wall-clock time per iteration. With .threads = {n} the body
  *    runs on n threads at once, each doing the same number of iterations; the time is
- *    then the wall time divided by the iterations of all threads (inverse throughput).
+ *    then the wall time from the first thread starting its loop to the last one ending
+ *    it, divided by the iterations of all threads (inverse throughput; Google
+ *    Benchmark's own real time would average the threads' times, which flatters unfair
+ *    locks). Paused time is taken off (its average over the threads).
  *  - Setup before WF_BENCH_LOOP is not timed. With several threads, do shared setup on
  *    thread 0 (wf_bench_thread_index(s) == 0) before the loop and teardown on thread 0
  *    after it: the loop's start and end are barriers for all threads of the run. A

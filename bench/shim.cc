@@ -31,32 +31,101 @@ extern "C" void wf_bench_register(wf_bench_def *def)
     registered = def;
 }
 
-// Whether this thread's WF_BENCH_LOOP started its timer (and so must stop it): a
-// begin whose run was skipped has already stopped it inside Google Benchmark.
-static thread_local bool loop_started;
+// ---- the run's clock --------------------------------------------------------------------
+//
+// A run's time is the wall time from the first of its threads starting its loop to the
+// last one finishing, less pauses, divided by the iterations of all threads (reported
+// to Google Benchmark as manual time). Google Benchmark's own real time averages the
+// threads' wall times instead, which flatters an unfair lock: the thread that keeps the
+// lock finishes early and the average forgets the others' wait.
+
+enum { MAX_THREADS = 1024 };
+
+struct thread_clock {
+    double start, end, paused, pause_began;
+};
+
+static thread_local thread_clock clk;
+static thread_local bool running; // this thread's loop has started and not yet ended
+// Each thread's clock, published before the loop's end barrier, read after it.
+static thread_clock run_clocks[MAX_THREADS];
+
+static double now_seconds()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void clock_start()
+{
+    clk = thread_clock{now_seconds(), 0, 0, 0};
+    running = true;
+}
+
+// Before the end barrier: publish this thread's clock.
+static void clock_stop(benchmark::State &state)
+{
+    clk.end = now_seconds();
+    running = false;
+    if (state.thread_index() < MAX_THREADS)
+        run_clocks[state.thread_index()] = clk;
+}
+
+// After the end barrier: every thread of the run has published its clock.
+static void clock_report(benchmark::State &state)
+{
+    int n = std::min(state.threads(), static_cast<int>(MAX_THREADS));
+    double first = run_clocks[0].start, last = run_clocks[0].end, paused = 0;
+    for (int i = 0; i < n; i++) {
+        first = std::min(first, run_clocks[i].start);
+        last = std::max(last, run_clocks[i].end);
+        paused += run_clocks[i].paused;
+    }
+    state.SetIterationTime(std::max(0.0, last - first - paused / n));
+}
 
 extern "C" int64_t wf_bench_begin(wf_bench_state *s)
 {
     benchmark::State &state = st(s);
-    // One batch of all the iterations: starts the timer and leaves nothing to count,
-    // so that the next KeepRunning() stops it.
+    // One batch of all the iterations: starts the timer (after the start barrier) and
+    // leaves nothing to count, so that the next KeepRunning() stops it.
     benchmark::IterationCount n = state.max_iterations;
     if (n <= 0 || !state.KeepRunningBatch(n))
-        return 0;
-    loop_started = true;
+        return 0; // skipped: Google Benchmark has already ended the loop
+    clock_start();
     return static_cast<int64_t>(n);
 }
 
 extern "C" void wf_bench_end(wf_bench_state *s)
 {
-    if (!loop_started)
+    if (!running)
         return;
-    loop_started = false;
-    bool more = st(s).KeepRunning(); // the batch is spent: this stops the timer
+    benchmark::State &state = st(s);
+    clock_stop(state);
+    bool more = state.KeepRunning(); // the batch is spent: stops the timer, end barrier
     (void)more;
+    clock_report(state);
 }
 
-extern "C" bool wf_bench_keep_running(wf_bench_state *s) { return st(s).KeepRunning(); }
+extern "C" bool wf_bench_keep_running(wf_bench_state *s)
+{
+    benchmark::State &state = st(s);
+    // The call that will return false passes the end barrier inside KeepRunning: stop
+    // our clock before it (all iterations done, or the run skipped).
+    bool last = running && state.iterations() >= state.max_iterations;
+    if (last)
+        clock_stop(state);
+    if (state.KeepRunning()) {
+        if (!running)
+            clock_start();
+        return true;
+    }
+    if (last)
+        clock_report(state);
+    return false;
+}
+
 extern "C" int wf_bench_thread_index(const wf_bench_state *s) { return st(s).thread_index(); }
 extern "C" int wf_bench_threads(const wf_bench_state *s) { return st(s).threads(); }
 extern "C" int64_t wf_bench_iterations(const wf_bench_state *s)
@@ -79,8 +148,16 @@ extern "C" void wf_bench_set_items_processed(wf_bench_state *s, int64_t items)
 {
     st(s).SetItemsProcessed(items);
 }
-extern "C" void wf_bench_pause_timing(wf_bench_state *s) { st(s).PauseTiming(); }
-extern "C" void wf_bench_resume_timing(wf_bench_state *s) { st(s).ResumeTiming(); }
+extern "C" void wf_bench_pause_timing(wf_bench_state *s)
+{
+    st(s).PauseTiming();
+    clk.pause_began = now_seconds();
+}
+extern "C" void wf_bench_resume_timing(wf_bench_state *s)
+{
+    clk.paused += now_seconds() - clk.pause_began;
+    st(s).ResumeTiming();
+}
 extern "C" void wf_bench_counter(wf_bench_state *s, const char *name, double value)
 {
     st(s).counters[name] = benchmark::Counter(value);
@@ -105,13 +182,6 @@ static int progress_threads;
 static int64_t progress_arg;
 static long progress_count;
 static double progress_start;
-
-static double now_seconds()
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void progress(const wf_bench_def *d, benchmark::State &state)
 {
@@ -228,7 +298,8 @@ int main(int argc, char **argv)
         else if (d->min_time > 0)
             b->MinTime(d->min_time * min_time_scale);
         if (!d->cpu_time)
-            b->UseRealTime();
+            b->UseManualTime(); // the run's wall time: see clock_report
+
 
         // "<family>/<case>" of the weft entry carries the report's annotations.
         std::string name = d->name;
