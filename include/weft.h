@@ -5,5 +5,7 @@
 
 #include "weft/common.h"
 #include "weft/lock.h"
+#include "weft/thread.h"
+#include "weft/local.h"
 
 #endif

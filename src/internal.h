@@ -62,4 +62,9 @@ static inline void wf_cpu_relax(void)
  * the sleepers that remain and may claim a handoff. Returns 0 or ETIMEDOUT. */
 WF_HIDDEN int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d);
 
+/* Destroys the calling thread's weft_local blocks (running their destructors) and
+ * frees its slot table; a weft thread calls it before it counts as finished. A
+ * later weft_local_get in the same thread starts afresh. */
+WF_HIDDEN void wf_local_thread_exit(void);
+
 #endif

@@ -10,6 +10,17 @@ int main()
     if (weft_lock_acquire(&l) != 0 || !weft_lock_locked(&l) || weft_lock_release(&l) != 0)
         return 1;
     static_assert(sizeof(weft_lock) == 4, "lock is 4 bytes");
+    weft_thread th;
+    void *res = nullptr;
+    if (weft_thread_start(&th, [](void *a) -> void * { return a; }, &th, nullptr) != 0 ||
+        weft_thread_join(th, WEFT_FOREVER, &res) != 0 || res != &th || weft_thread_release(th) != 0)
+        return 1;
+    static_assert(sizeof(weft_thread_opts) <= 24, "thread opts");
+    weft_local k = WEFT_LOCAL_INIT;
+    if (weft_local_create(&k, sizeof(int), nullptr, nullptr) != 0 || !weft_local_get(k) ||
+        weft_local_delete(k) != 0)
+        return 1;
+    static_assert(sizeof(weft_local) == 8, "a local key is 8 bytes");
     std::puts("ok cxx_headers");
     return 0;
 }
