@@ -64,7 +64,7 @@ static struct {
     struct wf_local_thread *threads;
 } wf_local = {WEFT_LOCK_INIT, NULL, 0, 0, 0, NULL};
 
-static _Thread_local struct wf_local_thread wf_local_me;
+static _Thread_local struct wf_local_thread wf_local_me __attribute__((tls_model("initial-exec")));
 static pthread_key_t wf_local_key; /* its destructor cleans up foreign threads */
 static pthread_once_t wf_local_once = PTHREAD_ONCE_INIT;
 static bool wf_local_key_ok;

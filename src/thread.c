@@ -88,7 +88,8 @@ static struct {
     _Atomic size_t count; /* changed under the lock; read without it */
 } wf_registry = {WEFT_LOCK_INIT, NULL, 0};
 
-static _Thread_local struct weft_thread_desc *wf_self;
+/* initial-exec: one %fs-relative load in current(), as for weft__local_tls. */
+static _Thread_local struct weft_thread_desc *wf_self __attribute__((tls_model("initial-exec")));
 static struct weft_thread_desc *wf_main_desc;
 static _Atomic uint64_t wf_last_ident;
 static pthread_key_t wf_adopted_key; /* main and foreign: its destructor retires them */

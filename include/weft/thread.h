@@ -20,6 +20,10 @@
  *
  * Thread-local blocks (weft/local.h) of a weft thread are destroyed before the
  * thread counts as finished: once join returns, their destructors have run.
+ *
+ * fork(): as POSIX says of a multi-threaded process, the child may only make
+ * async-signal-safe calls until it execs; weft does not rebuild its thread list
+ * in the child.
  */
 #ifndef WEFT_THREAD_H
 #define WEFT_THREAD_H
