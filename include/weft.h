@@ -7,5 +7,7 @@
 #include "weft/lock.h"
 #include "weft/thread.h"
 #include "weft/local.h"
+#include "weft/future.h"
+#include "weft/pool.h"
 
 #endif

@@ -1,0 +1,671 @@
+/* weft_future: one state word (table in src/pool_internal.h) over the wait layer.
+ *
+ * Layout and invariant: `state` holds the phase and two flags; `result` and `error`
+ * are written by the one thread that moves the future to FINISHED, before the
+ * release CAS that publishes FINISHED, and read only after an acquire load has seen
+ * a final phase. Callbacks and watches live in lists under `lock`; an adder sets
+ * LISTENERS with an RMW on `state` under that lock, so in the word's modification
+ * order the adder's RMW and the finisher's CAS come one before the other: either
+ * the adder sees the future done (and runs its callback itself), or the finisher
+ * sees LISTENERS (and takes the lock, after the adder has linked its entry). Each
+ * callback therefore runs exactly once.
+ *
+ * Fast paths: result() on a done future is one acquire load; finishing a future
+ * nobody waits on is one CAS. A waiter spins briefly, then sets SLEEPERS and sleeps
+ * on the word; the finisher wakes the word only if SLEEPERS was set.
+ *
+ * Several futures (wait, as_completed): the waiter links one watch per future; a
+ * future becoming done pushes its watch onto the waiter's lock-free stack of fired
+ * watches, bumps the waiter's sequence word and wakes it, all under the future's
+ * lock, so once the waiter has unwatched every future no finisher can still touch
+ * the waiter's memory. Fired watches popped in a batch are reversed, which hands
+ * futures back in completion order.
+ */
+#include "pool_internal.h"
+
+#include <stdlib.h>
+
+enum {
+    WF_FUTURE_SPIN = 100,  /* polls before sleeping: covers a task about to end */
+    WF_WAIT_ON_STACK = 16, /* watches of a wait() kept on the stack */
+};
+
+/* Set by a set_result/set_error that has claimed the right to finish a future of
+ * its own executor (with phase RUNNING): a second setter fails instead of racing on
+ * result and error. Only futures outside pools carry it. */
+#define WF_FUTURE_SETTING 16u
+
+static inline uint32_t wf_phase(uint32_t s)
+{
+    return s & WF_FUTURE_PHASE;
+}
+
+static inline bool wf_is_done(uint32_t s)
+{
+    return wf_phase(s) >= WF_FUTURE_FINISHED;
+}
+
+void wf_future_init(weft_future *f, uint32_t refs)
+{
+    atomic_init(&f->state, WF_FUTURE_PENDING);
+    atomic_init(&f->refs, refs);
+    atomic_init(&f->lock.word, 0);
+    f->error = 0;
+    f->result = NULL;
+    f->callbacks = NULL;
+    f->callbacks_tail = &f->callbacks;
+    f->watches = NULL;
+    f->pool = NULL;
+    f->fn = NULL;
+    f->arg = NULL;
+    f->is_post = false;
+    atomic_init(&f->qnode.next, NULL);
+}
+
+int weft_future_create(weft_future **f)
+{
+    if (!f)
+        return EINVAL;
+    weft_future *nf = malloc(sizeof *nf);
+    if (!nf)
+        return ENOMEM;
+    wf_future_init(nf, 1);
+    *f = nf;
+    return 0;
+}
+
+/* ---- completion ------------------------------------------------------------------ */
+
+/* Runs the listeners of a future that has just become done: watches under the
+ * lock (they are short and must not outlive their waiter's unwatch), callbacks
+ * after it, in the order added. */
+static void wf_future_fire(weft_future *f)
+{
+    weft_lock_acquire(&f->lock);
+    struct wf_callback *cb = f->callbacks;
+    f->callbacks = NULL;
+    f->callbacks_tail = &f->callbacks;
+    for (struct wf_watch *w = f->watches, *next; w; w = next) {
+        next = w->next;
+        w->linked = false;
+        w->fn(w, f);
+    }
+    f->watches = NULL;
+    weft_lock_release(&f->lock);
+    while (cb) {
+        struct wf_callback *next = cb->next;
+        cb->fn(f, cb->arg);
+        free(cb);
+        cb = next;
+    }
+}
+
+/* After the CAS that made f done (`old` is the word it replaced). */
+static void wf_future_after_done(weft_future *f, uint32_t old)
+{
+    /* Lost wakeup avoided: the phase changed before this wake, and a sleeper
+     * sleeps only while the word still reads its value with SLEEPERS set, so
+     * either its wf_wait sees the change or this wake finds it. */
+    if (old & WF_FUTURE_SLEEPERS)
+        wf_wake(&f->state, INT_MAX);
+    if (old & WF_FUTURE_LISTENERS)
+        wf_future_fire(f);
+}
+
+/* The owner of a RUNNING future (its runner or setter) publishes FINISHED. */
+static void wf_future_publish_finished(weft_future *f)
+{
+    uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
+    uint32_t want;
+    do {
+        want = (old & ~(WF_FUTURE_PHASE | WF_FUTURE_SETTING)) | WF_FUTURE_FINISHED;
+        /* release: result and error, written just before, reach every reader that
+         * sees FINISHED with acquire. */
+    } while (!atomic_compare_exchange_weak_explicit(&f->state, &old, want, memory_order_release,
+                                                    memory_order_relaxed));
+    wf_future_after_done(f, old);
+}
+
+void wf_future_finish(weft_future *f, void *result, int error)
+{
+    f->result = result;
+    f->error = error;
+    wf_future_publish_finished(f);
+}
+
+bool wf_future_claim(weft_future *f)
+{
+    uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
+    do {
+        if (wf_phase(old) != WF_FUTURE_PENDING)
+            return false;
+        /* relaxed: the claim only decides who runs the task; the task itself came
+         * with acquire through the queue it was taken from. */
+    } while (!atomic_compare_exchange_weak_explicit(&f->state, &old,
+                                                    (old & ~WF_FUTURE_PHASE) | WF_FUTURE_RUNNING,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return true;
+}
+
+bool wf_future_cancel_pending(weft_future *f)
+{
+    uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
+    do {
+        if (wf_phase(old) != WF_FUTURE_PENDING)
+            return false;
+        /* release, as every move to a final phase: a thread that sees the future
+         * done with acquire also sees what its mover did before. */
+    } while (!atomic_compare_exchange_weak_explicit(
+        &f->state, &old, (old & ~WF_FUTURE_PHASE) | WF_FUTURE_CANCELLED, memory_order_release,
+        memory_order_relaxed));
+    if (f->pool)
+        wf_pool_unpend(f->pool);
+    wf_future_after_done(f, old);
+    return true;
+}
+
+/* ---- the executor's side ------------------------------------------------------------ */
+
+int weft_future_set_running_or_notify_cancel(weft_future *f)
+{
+    if (!f)
+        return EINVAL;
+    if (f->pool)
+        return EPERM;
+    uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
+    for (;;) {
+        if (wf_phase(old) == WF_FUTURE_CANCELLED)
+            return ECANCELED;
+        if (wf_phase(old) != WF_FUTURE_PENDING)
+            return EINVAL;
+        /* relaxed: decides only that the caller runs the call. */
+        if (atomic_compare_exchange_weak_explicit(&f->state, &old,
+                                                  (old & ~WF_FUTURE_PHASE) | WF_FUTURE_RUNNING,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return 0;
+    }
+}
+
+static int wf_future_set(weft_future *f, void *result, int error)
+{
+    if (!f)
+        return EINVAL;
+    if (f->pool)
+        return EPERM;
+    uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
+    do {
+        if (wf_is_done(old) || (old & WF_FUTURE_SETTING))
+            return EINVAL;
+        /* relaxed: claims the right to write result and error; the publishing CAS
+         * below releases them. Phase RUNNING makes a racing cancel fail. */
+    } while (!atomic_compare_exchange_weak_explicit(
+        &f->state, &old, (old & ~WF_FUTURE_PHASE) | WF_FUTURE_RUNNING | WF_FUTURE_SETTING,
+        memory_order_relaxed, memory_order_relaxed));
+    wf_future_finish(f, result, error);
+    return 0;
+}
+
+int weft_future_set_result(weft_future *f, void *result)
+{
+    return wf_future_set(f, result, 0);
+}
+
+int weft_future_set_error(weft_future *f, int error)
+{
+    if (error == 0)
+        return EINVAL;
+    return wf_future_set(f, NULL, error);
+}
+
+/* ---- the caller's side ----------------------------------------------------------------- */
+
+/* Waits until f is done (0) or d passes (ETIMEDOUT), for a thread that is not
+ * helping a pool. */
+static int wf_future_sleep(weft_future *f, weft_deadline d)
+{
+    if (d.ns != INT64_MAX && weft_deadline_passed(d))
+        return ETIMEDOUT;
+    for (int spin = 0; spin < WF_FUTURE_SPIN; spin++) {
+        /* relaxed: the caller re-reads with acquire once done. */
+        if (wf_is_done(atomic_load_explicit(&f->state, memory_order_relaxed)))
+            return 0;
+        wf_cpu_relax();
+    }
+    for (;;) {
+        uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+        if (wf_is_done(s))
+            return 0;
+        /* relaxed: announcing a sleeper orders no data. */
+        if (!(s & WF_FUTURE_SLEEPERS) &&
+            !atomic_compare_exchange_weak_explicit(&f->state, &s, s | WF_FUTURE_SLEEPERS,
+                                                   memory_order_relaxed, memory_order_relaxed))
+            continue;
+        /* Lost wakeup avoided: we sleep only while the word still reads s with
+         * SLEEPERS set; the finisher changes the phase before it wakes. */
+        if (wf_wait(&f->state, s | WF_FUTURE_SLEEPERS, d) == ETIMEDOUT)
+            return wf_is_done(atomic_load_explicit(&f->state, memory_order_relaxed)) ? 0
+                                                                                     : ETIMEDOUT;
+    }
+}
+
+int weft_future_result_until(weft_future *f, weft_deadline d, void **result)
+{
+    if (!f)
+        return EINVAL;
+    /* acquire: pairs with the release that published the final phase, so result
+     * and error are complete. */
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
+    if (!wf_is_done(s)) {
+        int r = f->pool && wf_pool_is_own_worker(f->pool) ? wf_pool_help_until(f, d)
+                                                          : wf_future_sleep(f, d);
+        if (r != 0)
+            return r;
+        s = atomic_load_explicit(&f->state, memory_order_acquire);
+    }
+    if (wf_phase(s) == WF_FUTURE_CANCELLED)
+        return ECANCELED;
+    if (result)
+        *result = f->result;
+    return f->error;
+}
+
+int weft_future_result(weft_future *f, int64_t timeout_ns, void **result)
+{
+    if (!f)
+        return EINVAL;
+    /* acquire: as in result_until; the done case needs no deadline. */
+    if (wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire)))
+        return weft_future_result_until(f, WEFT_DEADLINE_NEVER, result);
+    return weft_future_result_until(f, weft_deadline_in(timeout_ns), result);
+}
+
+int weft_future_cancel(weft_future *f)
+{
+    if (!f)
+        return EINVAL;
+    if (wf_future_cancel_pending(f))
+        return 0;
+    /* relaxed: a snapshot; the phase is final once it is not PENDING. */
+    return wf_phase(atomic_load_explicit(&f->state, memory_order_relaxed)) == WF_FUTURE_CANCELLED
+               ? 0
+               : EBUSY;
+}
+
+bool weft_future_cancelled(const weft_future *f)
+{
+    /* acquire: a caller that sees the final phase may go on to read results. */
+    return f && wf_phase(atomic_load_explicit(&f->state, memory_order_acquire)) ==
+                    WF_FUTURE_CANCELLED;
+}
+
+bool weft_future_running(const weft_future *f)
+{
+    /* relaxed: a snapshot that orders nothing. */
+    return f &&
+           wf_phase(atomic_load_explicit(&f->state, memory_order_relaxed)) == WF_FUTURE_RUNNING;
+}
+
+bool weft_future_done(const weft_future *f)
+{
+    /* acquire: as for cancelled. */
+    return f && wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire));
+}
+
+int weft_future_add_done_callback(weft_future *f, weft_future_callback fn, void *arg)
+{
+    if (!f || !fn)
+        return EINVAL;
+    /* acquire: the callback may read what the finisher published. */
+    if (wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire))) {
+        fn(f, arg);
+        return 0;
+    }
+    struct wf_callback *cb = malloc(sizeof *cb);
+    if (!cb)
+        return ENOMEM;
+    cb->next = NULL;
+    cb->fn = fn;
+    cb->arg = arg;
+    weft_lock_acquire(&f->lock);
+    /* acquire: as above. The RMW is what orders us against the finisher's CAS
+     * (see the top of the file). */
+    uint32_t old = atomic_fetch_or_explicit(&f->state, WF_FUTURE_LISTENERS, memory_order_acquire);
+    if (wf_is_done(old)) {
+        weft_lock_release(&f->lock);
+        free(cb);
+        fn(f, arg);
+        return 0;
+    }
+    *f->callbacks_tail = cb;
+    f->callbacks_tail = &cb->next;
+    weft_lock_release(&f->lock);
+    return 0;
+}
+
+bool wf_future_watch(weft_future *f, struct wf_watch *w)
+{
+    /* acquire: a caller told "done" may read the future's result. */
+    if (wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire)))
+        return false;
+    weft_lock_acquire(&f->lock);
+    /* acquire: as above; the RMW orders us against the finisher (top of file). */
+    uint32_t old = atomic_fetch_or_explicit(&f->state, WF_FUTURE_LISTENERS, memory_order_acquire);
+    if (wf_is_done(old)) {
+        weft_lock_release(&f->lock);
+        return false;
+    }
+    w->future = f;
+    w->prev = NULL;
+    w->next = f->watches;
+    if (f->watches)
+        f->watches->prev = w;
+    f->watches = w;
+    w->linked = true;
+    weft_lock_release(&f->lock);
+    return true;
+}
+
+void wf_future_unwatch(weft_future *f, struct wf_watch *w)
+{
+    weft_lock_acquire(&f->lock);
+    if (w->linked) {
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            f->watches = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        w->linked = false;
+    }
+    weft_lock_release(&f->lock);
+}
+
+weft_future *weft_future_retain(weft_future *f)
+{
+    /* relaxed: the caller holds a reference, so the count cannot reach zero
+     * meanwhile; nothing is published by taking one. */
+    if (f)
+        atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    return f;
+}
+
+int weft_future_release(weft_future *f)
+{
+    if (!f)
+        return EINVAL;
+    /* acq_rel: release orders this holder's uses of f before the free; acquire,
+     * on the last reference, makes every other holder's uses happen before it
+     * (an RMW rather than a standalone fence, which TSan would not see). */
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) {
+        /* Callbacks of a future that never completed never run. */
+        for (struct wf_callback *cb = f->callbacks, *next; cb; cb = next) {
+            next = cb->next;
+            free(cb);
+        }
+        free(f);
+    }
+    return 0;
+}
+
+/* ---- several futures --------------------------------------------------------------------- */
+
+/* A waiter on several futures: fired watches are pushed on `fired`, then `seq` is
+ * bumped and woken. The waiter sleeps on `seq`. */
+struct wf_waiter {
+    _Atomic(struct wf_watch *) fired;
+    _Atomic uint32_t seq;
+};
+
+struct wf_waiter_watch {
+    struct wf_watch watch; /* first: the watch callback casts back */
+    struct wf_waiter *waiter;
+    size_t index;          /* in the caller's array */
+    bool registered;       /* linked, or fired and not yet taken */
+    bool repeat;           /* as_completed: the future is at an earlier index too */
+};
+
+static void wf_waiter_fire(struct wf_watch *w, weft_future *f)
+{
+    (void)f;
+    struct wf_waiter *wt = ((struct wf_waiter_watch *)w)->waiter;
+    struct wf_watch *top = atomic_load_explicit(&wt->fired, memory_order_relaxed);
+    do {
+        w->done_next = top;
+        /* release: the waiter that pops this watch (acquire) sees the future done
+         * with everything its finisher published (we run after that CAS). */
+    } while (!atomic_compare_exchange_weak_explicit(&wt->fired, &top, w, memory_order_release,
+                                                    memory_order_relaxed));
+    /* release: pairs with the waiter's acquire load of seq before it looks at
+     * `fired` (see wf_waiter_sleep). */
+    atomic_fetch_add_explicit(&wt->seq, 1, memory_order_release);
+    /* Lost wakeup avoided: seq changed before this wake and the waiter sleeps only
+     * while seq reads the value it loaded before finding `fired` empty. We hold the
+     * future's lock, so the waiter cannot have unwatched and gone. */
+    wf_wake(&wt->seq, 1);
+}
+
+/* Takes the fired watches, oldest first. */
+static struct wf_watch *wf_waiter_take(struct wf_waiter *wt)
+{
+    /* acquire: pairs with the release pushes. */
+    struct wf_watch *w = atomic_exchange_explicit(&wt->fired, NULL, memory_order_acquire);
+    struct wf_watch *in_order = NULL;
+    while (w) {
+        struct wf_watch *next = w->done_next;
+        w->done_next = in_order;
+        in_order = w;
+        w = next;
+    }
+    return in_order;
+}
+
+/* Sleeps until a watch may have fired since `seen` was loaded, or d passes. */
+static int wf_waiter_sleep(struct wf_waiter *wt, uint32_t seen, weft_deadline d)
+{
+    return wf_wait(&wt->seq, seen, d);
+}
+
+static inline bool wf_future_failed(const weft_future *f)
+{
+    /* acquire: error is read only after seeing FINISHED. */
+    return wf_phase(atomic_load_explicit(&f->state, memory_order_acquire)) == WF_FUTURE_FINISHED &&
+           f->error != 0;
+}
+
+static bool wf_wait_met(int return_when, size_t done, size_t n, bool failed)
+{
+    if (done == n)
+        return true;
+    if (return_when == WEFT_FIRST_COMPLETED)
+        return done > 0;
+    if (return_when == WEFT_FIRST_EXCEPTION)
+        return failed;
+    return false;
+}
+
+int weft_futures_wait_until(weft_future *const *fs, size_t n, weft_deadline d, int return_when)
+{
+    if ((!fs && n > 0) || (return_when != WEFT_FIRST_COMPLETED &&
+                           return_when != WEFT_FIRST_EXCEPTION &&
+                           return_when != WEFT_ALL_COMPLETED))
+        return EINVAL;
+    size_t done = 0;
+    bool failed = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!fs[i])
+            return EINVAL;
+        if (weft_future_done(fs[i])) {
+            done++;
+            failed |= wf_future_failed(fs[i]);
+        }
+    }
+    if (wf_wait_met(return_when, done, n, failed))
+        return 0;
+    if (weft_deadline_passed(d))
+        return ETIMEDOUT;
+
+    struct wf_waiter_watch on_stack[WF_WAIT_ON_STACK];
+    struct wf_waiter_watch *ws = n <= WF_WAIT_ON_STACK ? on_stack : malloc(n * sizeof *ws);
+    if (!ws)
+        return ENOMEM;
+    struct wf_waiter wt;
+    atomic_init(&wt.fired, NULL);
+    atomic_init(&wt.seq, 0);
+    done = 0;
+    failed = false;
+    for (size_t i = 0; i < n; i++) {
+        ws[i].watch.fn = wf_waiter_fire;
+        ws[i].waiter = &wt;
+        ws[i].index = i;
+        ws[i].registered = wf_future_watch(fs[i], &ws[i].watch);
+        if (!ws[i].registered) {
+            done++;
+            failed |= wf_future_failed(fs[i]);
+        }
+    }
+    int r = 0;
+    for (;;) {
+        if (wf_wait_met(return_when, done, n, failed))
+            break;
+        /* acquire: pairs with the fire's release increment (wf_waiter_fire). */
+        uint32_t seen = atomic_load_explicit(&wt.seq, memory_order_acquire);
+        struct wf_watch *w = wf_waiter_take(&wt);
+        if (!w) {
+            if (wf_waiter_sleep(&wt, seen, d) != ETIMEDOUT)
+                continue;
+            w = wf_waiter_take(&wt);
+            r = ETIMEDOUT;
+        }
+        for (; w; w = w->done_next) {
+            struct wf_waiter_watch *ww = (struct wf_waiter_watch *)w;
+            ww->registered = false;
+            done++;
+            failed |= wf_future_failed(fs[ww->index]);
+        }
+        if (r == ETIMEDOUT) {
+            if (wf_wait_met(return_when, done, n, failed))
+                r = 0;
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ws[i].registered)
+            wf_future_unwatch(fs[i], &ws[i].watch);
+    if (ws != on_stack)
+        free(ws);
+    return r;
+}
+
+int weft_futures_wait(weft_future *const *fs, size_t n, int64_t timeout_ns, int return_when)
+{
+    return weft_futures_wait_until(fs, n, weft_deadline_in(timeout_ns), return_when);
+}
+
+/* Sorting (pointer, position) pairs finds repeated futures in O(n log n). */
+struct wf_ptr_pos {
+    uintptr_t ptr;
+    size_t pos;
+};
+
+static int wf_ptr_pos_cmp(const void *a, const void *b)
+{
+    const struct wf_ptr_pos *x = a, *y = b;
+    if (x->ptr != y->ptr)
+        return x->ptr < y->ptr ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Marks ws[i].repeat for every position holding a future seen at an earlier one. */
+static int wf_mark_repeats(weft_future *const *fs, size_t n, struct wf_waiter_watch *ws)
+{
+    struct wf_ptr_pos *order = malloc(n * sizeof *order);
+    if (!order)
+        return ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        order[i] = (struct wf_ptr_pos){(uintptr_t)fs[i], i};
+        ws[i].repeat = false;
+    }
+    qsort(order, n, sizeof *order, wf_ptr_pos_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (order[i].ptr == order[i - 1].ptr)
+            ws[order[i].pos].repeat = true;
+    free(order);
+    return 0;
+}
+
+int weft_futures_as_completed_until(weft_future *const *fs, size_t n, weft_deadline d,
+                                    int (*fn)(weft_future *f, void *arg), void *arg)
+{
+    if ((!fs && n > 0) || !fn)
+        return EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!fs[i])
+            return EINVAL;
+    if (n == 0)
+        return 0;
+    struct wf_waiter_watch *ws = malloc(n * sizeof *ws);
+    if (!ws)
+        return ENOMEM;
+    if (wf_mark_repeats(fs, n, ws) != 0) {
+        free(ws);
+        return ENOMEM;
+    }
+
+    struct wf_waiter wt;
+    atomic_init(&wt.fired, NULL);
+    atomic_init(&wt.seq, 0);
+    /* Register every future first, so that those finishing meanwhile come back in
+     * completion order; those done already are handed back first, in the order
+     * given. A future is not touched after it is handed back: fn may release it. */
+    size_t left = 0;
+    for (size_t i = 0; i < n; i++) {
+        ws[i].registered = false;
+        if (ws[i].repeat)
+            continue;
+        left++;
+        ws[i].watch.fn = wf_waiter_fire;
+        ws[i].waiter = &wt;
+        ws[i].index = i;
+        ws[i].registered = wf_future_watch(fs[i], &ws[i].watch);
+    }
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        if (ws[i].repeat || ws[i].registered)
+            continue;
+        left--;
+        r = fn(fs[i], arg);
+    }
+    while (r == 0 && left > 0) {
+        /* acquire: pairs with the fire's release increment (wf_waiter_fire). */
+        uint32_t seen = atomic_load_explicit(&wt.seq, memory_order_acquire);
+        struct wf_watch *w = wf_waiter_take(&wt);
+        if (!w) {
+            if (wf_waiter_sleep(&wt, seen, d) != ETIMEDOUT)
+                continue;
+            w = wf_waiter_take(&wt);
+            if (!w) {
+                r = ETIMEDOUT;
+                break;
+            }
+        }
+        /* Fired watches are unlinked already: never unwatch them (fn may free
+         * their futures). */
+        for (struct wf_watch *x = w; x; x = x->done_next)
+            ((struct wf_waiter_watch *)x)->registered = false;
+        for (; w && r == 0; w = w->done_next) {
+            left--;
+            r = fn(fs[((struct wf_waiter_watch *)w)->index], arg);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ws[i].registered)
+            wf_future_unwatch(fs[i], &ws[i].watch);
+    free(ws);
+    return r;
+}
+
+int weft_futures_as_completed(weft_future *const *fs, size_t n, int64_t timeout_ns,
+                              int (*fn)(weft_future *f, void *arg), void *arg)
+{
+    return weft_futures_as_completed_until(fs, n, weft_deadline_in(timeout_ns), fn, arg);
+}
