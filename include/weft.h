@@ -5,6 +5,10 @@
 
 #include "weft/common.h"
 #include "weft/lock.h"
+#include "weft/rlock.h"
+#include "weft/sem.h"
+#include "weft/event.h"
+#include "weft/once.h"
 #include "weft/thread.h"
 #include "weft/local.h"
 #include "weft/future.h"

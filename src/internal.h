@@ -62,6 +62,14 @@ static inline void wf_cpu_relax(void)
  * the sleepers that remain and may claim a handoff. Returns 0 or ETIMEDOUT. */
 WF_HIDDEN int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d);
 
+/* For a condition wait on an rlock: if the caller holds r, release it fully
+ * (waking a sleeper, if any) and return the recursion count it had; else change
+ * nothing and return 0. */
+WF_HIDDEN uint32_t wf_rlock_release_all(weft_rlock *r);
+/* The other half: the caller has just re-acquired r->lock; make it the holder
+ * again with recursion count `count` (as returned by wf_rlock_release_all). */
+WF_HIDDEN void wf_rlock_restore(weft_rlock *r, uint32_t count);
+
 /* Destroys the calling thread's weft_local blocks (running their destructors) and
  * frees its slot table; a weft thread calls it before it counts as finished. A
  * later weft_local_get in the same thread starts afresh. */

@@ -10,6 +10,22 @@ int main()
     if (weft_lock_acquire(&l) != 0 || !weft_lock_locked(&l) || weft_lock_release(&l) != 0)
         return 1;
     static_assert(sizeof(weft_lock) == 4, "lock is 4 bytes");
+    weft_rlock r = WEFT_RLOCK_INIT;
+    if (weft_rlock_acquire(&r) != 0 || !weft_rlock_owned(&r) || weft_rlock_release(&r) != 0)
+        return 1;
+    static_assert(sizeof(weft_rlock) <= 16, "rlock is at most 16 bytes");
+    weft_sem s = WEFT_SEM_INIT(1);
+    if (!weft_sem_try_acquire(&s) || weft_sem_release(&s, 1) != 0 || weft_sem_value(&s) != 1)
+        return 1;
+    static_assert(sizeof(weft_sem) <= 8, "sem is at most 8 bytes");
+    weft_event e = WEFT_EVENT_INIT;
+    if (weft_event_set(&e) != 0 || !weft_event_is_set(&e) || weft_event_wait(&e, 0) != 0)
+        return 1;
+    static_assert(sizeof(weft_event) == 4, "event is 4 bytes");
+    weft_once o = WEFT_ONCE_INIT;
+    if (weft_once_call(&o, [](void *) {}, nullptr) != 0 || !weft_once_done(&o))
+        return 1;
+    static_assert(sizeof(weft_once) == 4, "once is 4 bytes");
     weft_thread th;
     void *res = nullptr;
     if (weft_thread_start(&th, [](void *a) -> void * { return a; }, &th, nullptr) != 0 ||

@@ -1,0 +1,54 @@
+/* weft_rlock slow path and the condition variable's hooks. The state table is in
+ * include/weft/rlock.h: a weft_lock, plus the holder's identity and recursion
+ * count, both written only by the holder. Blocking, spinning and fairness are
+ * all the weft_lock's. */
+#include "internal.h"
+
+extern inline uint64_t weft__rlock_self(void);
+extern inline bool weft_rlock_owned(const weft_rlock *r);
+extern inline bool weft_rlock_try_acquire(weft_rlock *r);
+extern inline int weft_rlock_acquire(weft_rlock *r);
+extern inline int weft_rlock_acquire_for(weft_rlock *r, int64_t timeout_ns);
+extern inline int weft_rlock_acquire_until(weft_rlock *r, weft_deadline d);
+extern inline int weft_rlock_release(weft_rlock *r);
+extern inline bool weft_rlock_locked(const weft_rlock *r);
+
+/* Reached when the inline try failed: r is NULL, the holder overflowed its
+ * count, or another thread holds the lock. */
+int weft__rlock_acquire_slow(weft_rlock *r, weft_deadline d)
+{
+    if (!r)
+        return EINVAL;
+    if (weft_rlock_owned(r)) {
+        if (r->count == UINT32_MAX)
+            return EAGAIN;
+        r->count++;
+        return 0;
+    }
+    int rc = weft_lock_acquire_until(&r->lock, d);
+    if (rc != 0)
+        return rc;
+    /* relaxed: ordered by the lock's acquire; other threads only compare it. */
+    atomic_store_explicit(&r->owner, weft__rlock_self(), memory_order_relaxed);
+    r->count = 1;
+    return 0;
+}
+
+uint32_t wf_rlock_release_all(weft_rlock *r)
+{
+    if (!weft_rlock_owned(r))
+        return 0;
+    uint32_t count = r->count;
+    r->count = 0;
+    /* relaxed: the lock release below publishes it. */
+    atomic_store_explicit(&r->owner, 0, memory_order_relaxed);
+    weft_lock_release(&r->lock);
+    return count;
+}
+
+void wf_rlock_restore(weft_rlock *r, uint32_t count)
+{
+    /* relaxed: the caller's re-acquire of r->lock ordered us after the last holder. */
+    atomic_store_explicit(&r->owner, weft__rlock_self(), memory_order_relaxed);
+    r->count = count;
+}
