@@ -109,7 +109,9 @@ struct weft_pool {
 
     /* Injection queue: producers swap the tail; one consumer at a time. */
     _Atomic(struct wf_qnode *) inject_tail __attribute__((aligned(64)));
-    struct wf_qnode *inject_head __attribute__((aligned(64))); /* under inject_lock */
+    /* Written under inject_lock; read outside it only to tell empty (see
+     * wf_inject_nonempty). */
+    _Atomic(struct wf_qnode *) inject_head __attribute__((aligned(64)));
     weft_lock inject_lock;
     struct wf_qnode stub;
 
@@ -234,7 +236,9 @@ static void wf_inject_push_node(struct weft_pool *p, struct wf_qnode *n)
  * between its swap and its link (the queue is not empty, only not ready). */
 static weft_future *wf_inject_pop(struct weft_pool *p, bool *busy)
 {
-    struct wf_qnode *head = p->inject_head;
+    /* relaxed, here and for the stores below: the head is ours under the lock;
+     * wf_inject_nonempty reaches it through the tail (see there). */
+    struct wf_qnode *head = atomic_load_explicit(&p->inject_head, memory_order_relaxed);
     /* acquire: pairs with the producer's release store of next. */
     struct wf_qnode *next = atomic_load_explicit(&head->next, memory_order_acquire);
     if (head == &p->stub) {
@@ -244,11 +248,12 @@ static weft_future *wf_inject_pop(struct weft_pool *p, bool *busy)
                 *busy = true;
             return NULL;
         }
-        p->inject_head = head = next;
+        head = next;
+        atomic_store_explicit(&p->inject_head, head, memory_order_relaxed);
         next = atomic_load_explicit(&next->next, memory_order_acquire); /* as above */
     }
     if (next) {
-        p->inject_head = next;
+        atomic_store_explicit(&p->inject_head, next, memory_order_relaxed);
         return wf_task_of(head);
     }
     /* head is the last node: queue the stub behind it so head can be taken. */
@@ -259,18 +264,25 @@ static weft_future *wf_inject_pop(struct weft_pool *p, bool *busy)
     wf_inject_push_node(p, &p->stub);
     next = atomic_load_explicit(&head->next, memory_order_acquire); /* as above */
     if (next) {
-        p->inject_head = next;
+        atomic_store_explicit(&p->inject_head, next, memory_order_relaxed);
         return wf_task_of(head);
     }
     *busy = true;
     return NULL;
 }
 
+/* Empty exactly when the stub is both head and tail. The tail alone is not enough:
+ * a consumer that queues the stub behind the last node while a producer swaps in
+ * another leaves tail == stub with two tasks ahead of it (until the next pop). */
 static bool wf_inject_nonempty(struct weft_pool *p)
 {
-    /* seq_cst: the second half of the parking Dekker. The tail is the stub exactly
-     * when the queue is empty: taking the last task queues the stub behind it. */
-    return atomic_load_explicit(&p->inject_tail, memory_order_seq_cst) != &p->stub;
+    /* seq_cst: the second half of the parking Dekker. */
+    if (atomic_load_explicit(&p->inject_tail, memory_order_seq_cst) != &p->stub)
+        return true;
+    /* relaxed: the load above read the stub's swap into the tail (seq_cst, so a
+     * release, sequenced after the consumer's last store to head), so we see that
+     * head or a later one. At the stub, every node ahead of it has been taken. */
+    return atomic_load_explicit(&p->inject_head, memory_order_relaxed) != &p->stub;
 }
 
 /* Takes the oldest task of the injection queue for worker w, and moves up to
@@ -278,8 +290,10 @@ static bool wf_inject_nonempty(struct weft_pool *p)
 static weft_future *wf_inject_take(struct wf_worker *w)
 {
     struct weft_pool *p = w->pool;
-    /* relaxed: a hint that spares the lock when the queue is empty. */
-    if (atomic_load_explicit(&p->inject_tail, memory_order_relaxed) == &p->stub)
+    /* relaxed: hints that spare the lock when the queue is empty (both ends at
+     * the stub: see wf_inject_nonempty). */
+    if (atomic_load_explicit(&p->inject_tail, memory_order_relaxed) == &p->stub &&
+        atomic_load_explicit(&p->inject_head, memory_order_relaxed) == &p->stub)
         return NULL;
     if (!weft_lock_try_acquire(&p->inject_lock))
         return NULL; /* another worker is taking: steal from it instead */
@@ -876,7 +890,7 @@ int weft_pool_create(weft_pool **pp, const weft_pool_options *opts)
     atomic_init(&p->n_workers, 0);
     atomic_init(&p->stub.next, NULL);
     atomic_init(&p->inject_tail, &p->stub);
-    p->inject_head = &p->stub;
+    atomic_init(&p->inject_head, &p->stub);
     atomic_init(&p->inject_lock.word, 0);
     atomic_init(&p->n_searching, 0);
     atomic_init(&p->n_parked, 0);

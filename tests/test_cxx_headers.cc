@@ -37,6 +37,18 @@ int main()
         weft_local_delete(k) != 0)
         return 1;
     static_assert(sizeof(weft_local) == 8, "a local key is 8 bytes");
+    weft_pool_options po = WEFT_POOL_OPTIONS_INIT;
+    po.max_workers = 1;
+    weft_pool *pool = nullptr;
+    weft_future *fut = nullptr;
+    void *got = nullptr;
+    if (weft_pool_create(&pool, &po) != 0 ||
+        weft_pool_submit(pool, [](void *a, void **r) -> int { *r = a; return 0; }, &po, &fut) != 0 ||
+        weft_future_result(fut, WEFT_FOREVER, &got) != 0 || got != &po ||
+        !weft_future_done(fut) || weft_future_release(fut) != 0 || weft_pool_destroy(pool) != 0)
+        return 1;
+    static_assert(WEFT_ALL_COMPLETED != WEFT_FIRST_COMPLETED, "wait conditions");
+    static_assert(sizeof(weft_pool_options) <= 48, "pool options");
     std::puts("ok cxx_headers");
     return 0;
 }
