@@ -172,14 +172,25 @@ def family_table(family, rows, order, targets):
     return lines
 
 
+# Above this spread a verdict is marked as resting on noisy figures.
+NOISY = 0.25
+
+
+def verdict(cells, peer, limit, by=False):
+    r = ratio(cells, peer)
+    if r is None:
+        return "not measured"
+    v = "met" if r <= limit else "**missed**" + (" by %.0f%%" % ((r / limit - 1) * 100) if by else "")
+    if max(cells["weft"].spread, cells[peer].spread) > NOISY:
+        v += " (noisy)"
+    return v
+
+
 def target_verdict(key, threads, cells, targets):
     for tkey, tthreads, peer, limit in targets:
         if tkey != key or (tthreads and threads not in tthreads):
             continue
-        r = ratio(cells, peer)
-        if r is None:
-            return "≤ %.2fx %s: not measured" % (limit, peer)
-        return "≤ %.2fx %s: %s" % (limit, peer, "met" if r <= limit else "**missed**")
+        return "≤ %.2fx %s: %s" % (limit, peer, verdict(cells, peer, limit))
     return None
 
 
@@ -191,12 +202,10 @@ def targets_table(rows, targets):
             if (f, c) != (family, case) or (tthreads and threads not in tthreads):
                 continue
             r = ratio(cells, peer)
-            verdict = "not measured" if r is None else ("met" if r <= limit else
-                                                        "**missed** by %.0f%%" % ((r / limit - 1) * 100))
             label, _ = row_label(key, params, threads)
             lines.append("| %s ≤ %.2fx %s | %d | %s | %s | %s | %s |" % (
                 label, limit, peer, threads, fmt_cell(cells.get("weft")), fmt_cell(cells.get(peer)),
-                "–" if r is None else "%.2fx" % r, verdict))
+                "–" if r is None else "%.2fx" % r, verdict(cells, peer, limit, by=True)))
     return lines if len(lines) > 2 else []
 
 
