@@ -11,6 +11,8 @@
 #include "weft/once.h"
 #include "weft/thread.h"
 #include "weft/local.h"
+#include "weft/cond.h"
+#include "weft/barrier.h"
 #include "weft/future.h"
 #include "weft/pool.h"
 

@@ -1,0 +1,113 @@
+/* weft/cond.h: weft_cond, Python's threading.Condition.
+ *
+ * A 4-byte condition variable; all-zero memory (WEFT_COND_INIT) is a condition
+ * nobody waits on, and no destroy call is needed. It is used with a weft_lock
+ * (weft_cond_wait*) or a weft_rlock (the _r variants, which release the rlock
+ * fully for the wait and restore its recursion count after). All waiters of one
+ * condition use the same lock, as with Python's Condition(lock).
+ *
+ * Semantics are Python's: waiters queue in arrival order; notify(n) wakes the n
+ * oldest, exactly those, so a notify is never taken by a thread that started
+ * waiting after it (no stolen wakeup) and a notify(1) wakes exactly one waiter.
+ * A wait returns only when notified or timed out: spurious wakeups are absorbed
+ * inside the library. notify_all does not stampede the lock: the sleepers are
+ * moved onto the lock's word and take it one after the other.
+ *
+ * Notify without holding the lock is allowed (as with pthreads); to be sure a
+ * waiter is woken, change the state it waits for under the lock, then notify,
+ * with or without the lock still held.
+ */
+#ifndef WEFT_COND_H
+#define WEFT_COND_H
+
+#include "common.h"
+#include "lock.h"
+
+WEFT_BEGIN_DECLS
+
+struct weft_rlock;
+
+/* The condition word: how many threads wait on it (queued and not yet notified
+ * or timed out). It changes only under the condition's queue lock (src/cond.c);
+ * notify reads it without a lock to return at once when nobody waits. The queue
+ * itself lives in the library, keyed by the condition's address. */
+typedef struct weft_cond {
+    WEFT_ATOMIC(uint32_t) waiters;
+} weft_cond;
+
+#define WEFT_COND_INIT {0}
+
+/* Slow paths behind the inline fast paths; not for direct use. */
+WEFT_API int weft__cond_notify_slow(weft_cond *c, int n);
+WEFT_API int weft__cond_notify_all_slow(weft_cond *c);
+
+/* Wait for a notify: atomically release `l` (which the caller must hold) and
+ * sleep until notified or until timeout_ns has passed (WEFT_FOREVER: no limit;
+ * 0: release and re-take at once), then re-take `l` before returning, whatever
+ * the result. Returns 0 when notified; ETIMEDOUT once the timeout has passed
+ * without a notify; EPERM if `l` is not locked; EINVAL if c or l is NULL (nothing
+ * changes on an error). */
+WEFT_API int weft_cond_wait(weft_cond *c, weft_lock *l, int64_t timeout_ns);
+
+/* As weft_cond_wait with an absolute deadline (see weft_deadline_in). */
+WEFT_API int weft_cond_wait_until(weft_cond *c, weft_lock *l, weft_deadline d);
+
+/* Wait until pred(arg) is true: Python's wait_for. Evaluates pred with `l` held,
+ * first at once and then after every notify, until it returns true or the
+ * timeout has passed. Returns 0 when pred returned true (its last value),
+ * ETIMEDOUT when it was still false at the deadline; EPERM, EINVAL as
+ * weft_cond_wait (and EINVAL for a NULL pred). Returns with `l` held. */
+WEFT_API int weft_cond_wait_for(weft_cond *c, weft_lock *l, bool (*pred)(void *arg), void *arg,
+                                int64_t timeout_ns);
+
+/* As weft_cond_wait_for with an absolute deadline. */
+WEFT_API int weft_cond_wait_for_until(weft_cond *c, weft_lock *l, bool (*pred)(void *arg),
+                                      void *arg, weft_deadline d);
+
+/* The rlock variants: the caller must hold `r` (EPERM otherwise); the wait
+ * releases it however many times it was acquired and restores that count before
+ * returning. Otherwise as their weft_lock twins. */
+WEFT_API int weft_cond_wait_r(weft_cond *c, struct weft_rlock *r, int64_t timeout_ns);
+WEFT_API int weft_cond_wait_until_r(weft_cond *c, struct weft_rlock *r, weft_deadline d);
+WEFT_API int weft_cond_wait_for_r(weft_cond *c, struct weft_rlock *r, bool (*pred)(void *arg),
+                                  void *arg, int64_t timeout_ns);
+WEFT_API int weft_cond_wait_for_until_r(weft_cond *c, struct weft_rlock *r,
+                                        bool (*pred)(void *arg), void *arg, weft_deadline d);
+
+/* Wake the n longest-waiting threads (fewer if fewer wait; n = 0 wakes none).
+ * Never blocks (it may take the condition's internal queue lock for a moment).
+ * Returns 0; EINVAL if c is NULL or n < 0. */
+WEFT_INLINE int weft_cond_notify(weft_cond *c, int n);
+
+/* Wake every waiting thread; they re-take the lock one after the other (moved
+ * onto the lock's queue rather than woken at once). Never blocks. Returns 0;
+ * EINVAL if c is NULL. */
+WEFT_INLINE int weft_cond_notify_all(weft_cond *c);
+
+#ifdef WEFT_HAVE_INLINE
+WEFT_INLINE int weft_cond_notify(weft_cond *c, int n)
+{
+    if (!c || n < 0)
+        return EINVAL;
+    /* relaxed: a waiter counted itself before it released the lock, and the
+     * notifier changed the waited-for state under that lock after it, so this
+     * load happens after the count (see src/cond.c, "Lost wakeup"). */
+    if (n == 0 || atomic_load_explicit(&c->waiters, memory_order_relaxed) == 0)
+        return 0;
+    return weft__cond_notify_slow(c, n);
+}
+
+WEFT_INLINE int weft_cond_notify_all(weft_cond *c)
+{
+    if (!c)
+        return EINVAL;
+    /* relaxed: as in weft_cond_notify. */
+    if (atomic_load_explicit(&c->waiters, memory_order_relaxed) == 0)
+        return 0;
+    return weft__cond_notify_all_slow(c);
+}
+#endif
+
+WEFT_END_DECLS
+
+#endif

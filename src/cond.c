@@ -1,0 +1,388 @@
+/* weft_cond: Python's Condition, written once over the wait layer.
+ *
+ * Layout. The 4-byte condition word counts its waiters (include/weft/cond.h).
+ * The waiters queue, oldest first, in a table of buckets hashed by the
+ * condition's address (WebKit's ParkingLot, for conditions only): a bucket is a
+ * weft_lock and a doubly linked list of wf_cond_waiter records that live on the
+ * waiting threads' stacks. Each waiter sleeps on its own `state` word, so a
+ * notifier wakes exactly the threads it chose: notify(n) unlinks the n oldest
+ * records of its condition. That is what makes Python's semantics cheap: a
+ * notify(1) wakes exactly one waiter, and never one that arrived after it (the
+ * stolen wakeup of glibc bug 25847 cannot happen: there is no shared sequence
+ * number for a newcomer to consume).
+ *
+ * A waiter's state word (wf_cond_waiter.state):
+ *
+ *   SPINNING   queued; polling its state for a moment before it sleeps
+ *   ASLEEP     queued; sleeping (or about to) on `state`: a notifier must wake it
+ *   NOTIFIED   unlinked by a notify: it re-takes the lock the ordinary way
+ *   MOVING     notify_all is moving its sleep onto the lock word (transient: only
+ *              while the notifier holds the bucket lock)
+ *   REQUEUED   unlinked by notify_all and moved onto the lock word, or the one
+ *              thread woken after the others were moved: it re-takes the lock
+ *              keeping PARKED set (wf_lock_acquire_requeued), since moved
+ *              sleepers may remain on the lock word
+ *
+ * Invariants:
+ *  - a record is linked iff its state is SPINNING or ASLEEP. Links, the
+ *    condition word, and every change a notifier makes to a state happen under
+ *    the bucket lock; the waiter itself only ever moves SPINNING -> ASLEEP.
+ *  - a notifier uses a record only under the bucket lock, and not after the
+ *    store that gives it its final state (NOTIFIED, REQUEUED), except to pass its
+ *    address to wf_wake (which never dereferences it: a wake of a stale address
+ *    is at worst a spurious wakeup, which every waiter absorbs). A waiter leaves
+ *    (its record goes out of scope) only after reading a final state with
+ *    acquire, or after unlinking itself under the bucket lock.
+ *
+ * Lost wakeup. A waiter queues itself and counts itself in the condition word
+ * under the bucket lock BEFORE it releases the user's lock; a notifier that
+ * changed the waited-for state under the user's lock after that finds it queued.
+ * Between queueing and sleeping, see wf_cond_sleep.
+ *
+ * notify_all without a stampede. Every sleeper but one is moved (wf_requeue)
+ * from its state word onto the lock word, where it sleeps as a lock waiter; the
+ * remaining one, the guard, is woken last, after all the moves. The guard takes
+ * the lock with PARKED set (wf_lock_acquire_requeued: on taking it, or on going
+ * to sleep on it), so the release after its turn wakes a moved sleeper, which
+ * again keeps PARKED set for the next: nobody stays stranded on the lock word,
+ * and the waiters take the lock one after the other instead of all at once.
+ * (glibc's requeueing condition variable used this wake-one-requeue-rest order
+ * for the same reason: the moved sleepers must not depend on a PARKED bit set
+ * before they were moved, which a release could clear in between.) */
+#include "internal.h"
+
+extern inline int weft_cond_notify(weft_cond *c, int n);
+extern inline int weft_cond_notify_all(weft_cond *c);
+
+enum wf_cond_state {
+    WF_COND_SPINNING = 0,
+    WF_COND_ASLEEP = 1,
+    WF_COND_NOTIFIED = 2,
+    WF_COND_MOVING = 3,
+    WF_COND_REQUEUED = 4,
+};
+
+enum {
+    WF_COND_BUCKET_BITS = 7,
+    WF_COND_BUCKETS = 1 << WF_COND_BUCKET_BITS,
+    WF_COND_SPIN_LIMIT = 100,  /* polls before sleeping: a few microseconds */
+    WF_COND_WAKE_BATCH = 16,   /* wakes a notify defers until the bucket is unlocked */
+};
+
+typedef struct wf_cond_waiter {
+    struct wf_cond_waiter *next, *prev; /* bucket list; under the bucket lock */
+    const weft_cond *cond;              /* which condition it waits on */
+    weft_lock *lock;                    /* the lock it re-takes (an rlock's inner lock) */
+    _Atomic uint32_t state;             /* enum wf_cond_state; its own sleep word */
+} wf_cond_waiter;
+
+typedef struct wf_cond_bucket {
+    weft_lock lock;
+    wf_cond_waiter *head, *tail;
+} __attribute__((aligned(64))) wf_cond_bucket;
+
+/* All-zero: unlocked, empty. */
+static wf_cond_bucket wf_cond_buckets[WF_COND_BUCKETS];
+
+static wf_cond_bucket *wf_cond_bucket_of(const weft_cond *c)
+{
+    /* Fibonacci hashing, as the parking lot: spreads neighbouring objects. */
+    uint64_t h = (uint64_t)(uintptr_t)c * UINT64_C(0x9E3779B97F4A7C15);
+    return &wf_cond_buckets[h >> (64 - WF_COND_BUCKET_BITS)];
+}
+
+static void wf_cond_link(wf_cond_bucket *b, wf_cond_waiter *w)
+{
+    w->next = NULL;
+    w->prev = b->tail;
+    if (b->tail)
+        b->tail->next = w;
+    else
+        b->head = w;
+    b->tail = w;
+}
+
+static void wf_cond_unlink(wf_cond_bucket *b, wf_cond_waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        b->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        b->tail = w->prev;
+}
+
+/* The condition word changes only under the bucket lock, so a load and a store
+ * do (no read-modify-write needed). relaxed: notify's lock-free read is ordered
+ * by the user's lock (see weft_cond_notify); the bucket lock orders the rest. */
+static void wf_cond_count(weft_cond *c, int32_t delta)
+{
+    uint32_t n = atomic_load_explicit(&c->waiters, memory_order_relaxed);
+    atomic_store_explicit(&c->waiters, n + (uint32_t)delta, memory_order_relaxed);
+}
+
+/* ---- waiting -------------------------------------------------------------------- */
+
+/* Waits, queued as `w`, until a notifier gives w a final state or `d` passes.
+ * Returns the final state, or WF_COND_ASLEEP when it timed out (and unlinked
+ * itself). */
+static uint32_t wf_cond_sleep(wf_cond_bucket *b, wf_cond_waiter *w, weft_deadline d)
+{
+    uint32_t s;
+    /* A notify within a few microseconds (ping-pong, a handoff to a thread on
+     * another core) then costs no system call on either side. */
+    for (int spin = 0; spin < WF_COND_SPIN_LIMIT; spin++) {
+        /* acquire: a final state ends the notifier's use of our record. */
+        s = atomic_load_explicit(&w->state, memory_order_acquire);
+        if (s != WF_COND_SPINNING)
+            goto notified;
+        wf_cpu_relax();
+    }
+    s = WF_COND_SPINNING;
+    /* acquire: on failure we read a notifier's final state (C11 lets the
+     * success order be no weaker; announcing the sleep needs none). */
+    if (atomic_compare_exchange_strong_explicit(&w->state, &s, WF_COND_ASLEEP,
+                                                memory_order_acquire, memory_order_acquire)) {
+        for (;;) {
+            /* Lost wakeup avoided: the notifier exchanges our state before it
+             * wakes. If it read SPINNING, our CAS above failed and we never got
+             * here; if it read ASLEEP, it wakes us after changing the word, so
+             * either wf_wait sees the new state and returns, or the wake finds us. */
+            int rc = wf_wait(&w->state, WF_COND_ASLEEP, d);
+            /* acquire: as above. */
+            s = atomic_load_explicit(&w->state, memory_order_acquire);
+            if (s != WF_COND_ASLEEP)
+                break;
+            if (rc == ETIMEDOUT) {
+                /* Unlink ourselves, unless a notifier got us first: then its
+                 * notify is ours (the bucket lock orders its store before our load). */
+                weft_lock_acquire(&b->lock);
+                s = atomic_load_explicit(&w->state, memory_order_relaxed);
+                if (s == WF_COND_ASLEEP) {
+                    wf_cond_unlink(b, w);
+                    wf_cond_count((weft_cond *)w->cond, -1);
+                }
+                weft_lock_release(&b->lock);
+                return s;
+            }
+            /* A spurious return: sleep again. */
+        }
+    }
+notified:
+    if (s == WF_COND_MOVING) {
+        /* notify_all is still moving us and may read our state word: it holds the
+         * bucket lock until it has stored our final state. */
+        weft_lock_acquire(&b->lock);
+        s = atomic_load_explicit(&w->state, memory_order_relaxed);
+        weft_lock_release(&b->lock);
+    }
+    return s;
+}
+
+/* The common wait: queue, release the lock (fully, for an rlock), sleep, re-take
+ * the lock. The caller checked the arguments and that the lock is held. */
+static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline d)
+{
+    wf_cond_bucket *b = wf_cond_bucket_of(c);
+    wf_cond_waiter w = {.cond = c, .lock = l};
+    atomic_init(&w.state, WF_COND_SPINNING);
+
+    weft_lock_acquire(&b->lock);
+    wf_cond_link(b, &w);
+    wf_cond_count(c, +1);
+    weft_lock_release(&b->lock);
+
+    uint32_t count = 0;
+    if (r)
+        count = wf_rlock_release_all(r);
+    else
+        weft_lock_release(l);
+
+    uint32_t s = wf_cond_sleep(b, &w, d);
+
+    /* The lock is re-taken whatever happened, with no deadline (as Python's). */
+    if (s == WF_COND_REQUEUED)
+        wf_lock_acquire_requeued(l, WEFT_DEADLINE_NEVER);
+    else
+        weft_lock_acquire(l);
+    if (r)
+        wf_rlock_restore(r, count);
+    return s == WF_COND_ASLEEP ? ETIMEDOUT : 0;
+}
+
+static int wf_cond_wait_for(weft_cond *c, weft_lock *l, weft_rlock *r, bool (*pred)(void *),
+                            void *arg, weft_deadline d)
+{
+    for (;;) {
+        if (pred(arg))
+            return 0;
+        if (weft_deadline_passed(d))
+            return ETIMEDOUT;
+        if (wf_cond_wait(c, l, r, d) == ETIMEDOUT)
+            return pred(arg) ? 0 : ETIMEDOUT;
+    }
+}
+
+int weft_cond_wait_until(weft_cond *c, weft_lock *l, weft_deadline d)
+{
+    if (!c || !l)
+        return EINVAL;
+    if (!weft_lock_locked(l))
+        return EPERM;
+    return wf_cond_wait(c, l, NULL, d);
+}
+
+int weft_cond_wait(weft_cond *c, weft_lock *l, int64_t timeout_ns)
+{
+    return weft_cond_wait_until(c, l, weft_deadline_in(timeout_ns));
+}
+
+int weft_cond_wait_for_until(weft_cond *c, weft_lock *l, bool (*pred)(void *), void *arg,
+                             weft_deadline d)
+{
+    if (!c || !l || !pred)
+        return EINVAL;
+    if (!weft_lock_locked(l))
+        return EPERM;
+    return wf_cond_wait_for(c, l, NULL, pred, arg, d);
+}
+
+int weft_cond_wait_for(weft_cond *c, weft_lock *l, bool (*pred)(void *), void *arg,
+                       int64_t timeout_ns)
+{
+    return weft_cond_wait_for_until(c, l, pred, arg, weft_deadline_in(timeout_ns));
+}
+
+int weft_cond_wait_until_r(weft_cond *c, weft_rlock *r, weft_deadline d)
+{
+    if (!c || !r)
+        return EINVAL;
+    if (!weft_rlock_owned(r))
+        return EPERM;
+    return wf_cond_wait(c, &r->lock, r, d);
+}
+
+int weft_cond_wait_r(weft_cond *c, weft_rlock *r, int64_t timeout_ns)
+{
+    return weft_cond_wait_until_r(c, r, weft_deadline_in(timeout_ns));
+}
+
+int weft_cond_wait_for_until_r(weft_cond *c, weft_rlock *r, bool (*pred)(void *), void *arg,
+                               weft_deadline d)
+{
+    if (!c || !r || !pred)
+        return EINVAL;
+    if (!weft_rlock_owned(r))
+        return EPERM;
+    return wf_cond_wait_for(c, &r->lock, r, pred, arg, d);
+}
+
+int weft_cond_wait_for_r(weft_cond *c, weft_rlock *r, bool (*pred)(void *), void *arg,
+                         int64_t timeout_ns)
+{
+    return weft_cond_wait_for_until_r(c, r, pred, arg, weft_deadline_in(timeout_ns));
+}
+
+/* ---- notifying ------------------------------------------------------------------ */
+
+int weft__cond_notify_slow(weft_cond *c, int n)
+{
+    wf_cond_bucket *b = wf_cond_bucket_of(c);
+    const _Atomic uint32_t *deferred[WF_COND_WAKE_BATCH];
+    int n_deferred = 0;
+
+    weft_lock_acquire(&b->lock);
+    uint32_t left = atomic_load_explicit(&c->waiters, memory_order_relaxed);
+    uint32_t taken = 0;
+    for (wf_cond_waiter *w = b->head, *next; w && n > 0 && taken < left; w = next) {
+        next = w->next;
+        if (w->cond != c)
+            continue;
+        wf_cond_unlink(b, w);
+        n--;
+        taken++;
+        /* release: once the waiter reads NOTIFIED it may return and its record
+         * vanish; everything we did to the record happens before. */
+        uint32_t old = atomic_exchange_explicit(&w->state, WF_COND_NOTIFIED, memory_order_release);
+        if (old == WF_COND_ASLEEP) {
+            /* Lost wakeup avoided: the state changed before this wake (see
+             * wf_cond_sleep). Wakes wait until the bucket is unlocked, so the
+             * woken thread does not run into our lock. */
+            if (n_deferred < WF_COND_WAKE_BATCH)
+                deferred[n_deferred++] = &w->state;
+            else
+                wf_wake(&w->state, 1);
+        }
+    }
+    wf_cond_count(c, -(int32_t)taken);
+    weft_lock_release(&b->lock);
+
+    for (int i = 0; i < n_deferred; i++)
+        wf_wake(deferred[i], 1); /* the record may be gone: only its address is used */
+    return 0;
+}
+
+int weft__cond_notify_all_slow(weft_cond *c)
+{
+    wf_cond_bucket *b = wf_cond_bucket_of(c);
+
+    weft_lock_acquire(&b->lock);
+    /* Unlink all of c's waiters, oldest first, onto a private list. Their records
+     * stay valid while we hold the bucket lock and have not given them a final
+     * state: a waiter leaves only after that, or by unlinking itself here. */
+    wf_cond_waiter *first = NULL, *last = NULL;
+    for (wf_cond_waiter *w = b->head, *next; w; w = next) {
+        next = w->next;
+        if (w->cond != c)
+            continue;
+        wf_cond_unlink(b, w);
+        w->next = NULL;
+        if (last)
+            last->next = w;
+        else
+            first = w;
+        last = w;
+    }
+    atomic_store_explicit(&c->waiters, 0, memory_order_relaxed); /* relaxed: see wf_cond_count */
+    if (!first) {
+        weft_lock_release(&b->lock);
+        return 0;
+    }
+
+    /* The newest waiter is the guard, woken after every move (see the top). */
+    wf_cond_waiter *guard = last;
+    bool moved_any = false;
+    for (wf_cond_waiter *w = first, *next; w != guard; w = next) {
+        next = w->next;
+        uint32_t old = WF_COND_ASLEEP;
+        /* relaxed: MOVING is transient; a waiter that reads it waits for our
+         * bucket lock, which orders everything. */
+        if (w->lock == guard->lock &&
+            atomic_compare_exchange_strong_explicit(&w->state, &old, WF_COND_MOVING,
+                                                    memory_order_relaxed, memory_order_relaxed)) {
+            /* Moved only if it sleeps in the wait layer; otherwise it is about to
+             * call wf_wait, or back from a spurious return, and finds MOVING. */
+            bool moved = wf_requeue(&w->state, WF_COND_MOVING, 0, &w->lock->word, 1) > 0;
+            moved_any |= moved;
+            /* release: as in notify. */
+            atomic_store_explicit(&w->state, moved ? WF_COND_REQUEUED : WF_COND_NOTIFIED,
+                                  memory_order_release);
+            continue;
+        }
+        /* Still spinning (or waiting with another lock, a misuse kept harmless):
+         * a plain notify. release: as in notify. */
+        old = atomic_exchange_explicit(&w->state, WF_COND_NOTIFIED, memory_order_release);
+        if (old == WF_COND_ASLEEP)
+            wf_wake(&w->state, 1); /* lost wakeup avoided: state changed first */
+    }
+    /* release: as in notify; the moves above all happened before the guard can
+     * see this, so its PARKED covers every moved sleeper. */
+    uint32_t old = atomic_exchange_explicit(
+        &guard->state, moved_any ? WF_COND_REQUEUED : WF_COND_NOTIFIED, memory_order_release);
+    weft_lock_release(&b->lock);
+    if (old == WF_COND_ASLEEP)
+        wf_wake(&guard->state, 1); /* lost wakeup avoided: state changed first */
+    return 0;
+}
