@@ -14,6 +14,10 @@ extern inline int weft_event_wait_until(weft_event *e, weft_deadline d);
 
 #define WF_EVENT_GEN_MASK (~(WEFT_EVENT_SET | WEFT_EVENT_WAITERS))
 
+enum {
+    WF_EVENT_SPIN_LIMIT = 100, /* spins before sleeping, as weft_lock: a set may be near */
+};
+
 int weft_event_set(weft_event *e)
 {
     if (!e)
@@ -54,6 +58,13 @@ int weft__event_wait_slow(weft_event *e, weft_deadline d)
     uint32_t old = atomic_load_explicit(&e->word, memory_order_acquire);
     const uint32_t gen = old & WF_EVENT_GEN_MASK;
     bool timed_out = false;
+    /* Spin while nobody sleeps yet: a set may be a few hundred nanoseconds away,
+     * which a sleep and a wake would turn into microseconds. */
+    for (int spin = 0; spin < WF_EVENT_SPIN_LIMIT && old == gen; spin++) {
+        wf_cpu_relax();
+        /* acquire: as above. */
+        old = atomic_load_explicit(&e->word, memory_order_acquire);
+    }
     for (;;) {
         /* The flag, or a set that happened while we slept and was cleared since. */
         if ((old & WEFT_EVENT_SET) || (old & WF_EVENT_GEN_MASK) != gen)

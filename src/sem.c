@@ -70,7 +70,9 @@ int weft__sem_acquire_slow(weft_sem *s, weft_deadline d)
     if (!s)
         return EINVAL;
 
-    /* Spin while nobody sleeps: a release may come within a short section. */
+    /* Spin first: a release may come within a short section. Even past WAITERS,
+     * which may be stale (left by the last woken taker, see the top): a unit taken
+     * here sends a woken sleeper back to sleep, but saves our sleep and wake. */
     for (int spin = 0; spin < WF_SEM_SPIN_LIMIT; spin++) {
         uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
         if (v & WEFT_SEM_VALUE_MAX) {
@@ -80,8 +82,6 @@ int weft__sem_acquire_slow(weft_sem *s, weft_deadline d)
                 return 0;
             continue;
         }
-        if (v & WEFT_SEM_WAITERS)
-            break; /* others already sleep: queue behind them */
         wf_cpu_relax();
     }
 
