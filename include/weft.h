@@ -15,5 +15,6 @@
 #include "weft/barrier.h"
 #include "weft/future.h"
 #include "weft/pool.h"
+#include "weft/queue.h"
 
 #endif

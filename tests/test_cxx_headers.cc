@@ -49,6 +49,22 @@ int main()
         return 1;
     static_assert(WEFT_ALL_COMPLETED != WEFT_FIRST_COMPLETED, "wait conditions");
     static_assert(sizeof(weft_pool_options) <= 48, "pool options");
+    weft_queue *q = nullptr;
+    weft_simplequeue *sq = nullptr;
+    void *item = nullptr, *pair[2] = {&q, &sq};
+    if (weft_queue_create(&q, 2, WEFT_FIFO) != 0 || weft_queue_put(q, &q, 0) != 0 ||
+        weft_queue_put_many(q, pair, 2, 0) != 1 || !weft_queue_full(q) ||
+        weft_queue_get(q, &item, WEFT_FOREVER) != 0 || item != &q ||
+        weft_queue_get_many(q, pair, 2, 0) != 1 || weft_queue_qsize(q) != 0 ||
+        weft_queue_task_done(q) != 0 || weft_queue_join(q, 0) != ETIMEDOUT ||
+        weft_queue_shutdown(q, true) != 0 || weft_queue_put(q, &q, 0) != ESHUTDOWN ||
+        weft_queue_destroy(q) != 0)
+        return 1;
+    if (weft_simplequeue_create(&sq) != 0 || weft_simplequeue_put(sq, &sq) != 0 ||
+        weft_simplequeue_get(sq, &item, 0) != 0 || item != &sq || !weft_simplequeue_empty(sq) ||
+        weft_simplequeue_destroy(sq) != 0)
+        return 1;
+    static_assert(WEFT_FIFO != WEFT_LIFO && WEFT_LIFO != WEFT_PRIORITY, "queue kinds");
     std::puts("ok cxx_headers");
     return 0;
 }

@@ -1,0 +1,432 @@
+/* The queue family's shared half: create/destroy, the blocking loop, the event
+ * counts, task accounting (task_done / join) and shutdown. The kinds live in
+ * queue_ring.c (bounded FIFO), queue_linked.c (unbounded FIFO, SimpleQueue) and
+ * queue_locked.c (LIFO, PRIORITY); the public layout and state tables are in
+ * include/weft/queue.h.
+ *
+ * Task accounting: there is no "unfinished" counter to update on every put. The
+ * implementation counts puts anyway (the ring's tail position, the others' put
+ * counter), so unfinished = puts - done, both modulo q->count_mod (the ring's
+ * positions wrap after 2^31 laps). task_done advances `done` by CAS, refusing to pass
+ * puts; join waits on the all_done event count for the two to meet.
+ *
+ * Lost wakeups: every sleep goes through the event count protocol in
+ * queue_internal.h (announce, re-check with seq_cst loads, sleep on the epoch). */
+#include "queue_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+extern inline int weft__queue_ring_put(weft_queue *q, void *item, bool recheck);
+extern inline int weft__queue_ring_get(weft_queue *q, void **item, bool recheck);
+extern inline int weft_queue_put(weft_queue *q, void *item, int64_t timeout_ns);
+extern inline int weft_queue_put_until(weft_queue *q, void *item, weft_deadline d);
+extern inline int weft_queue_get(weft_queue *q, void **item, int64_t timeout_ns);
+extern inline int weft_queue_get_until(weft_queue *q, void **item, weft_deadline d);
+
+static const wf_queue_impl *const wf_impls[] = {
+    [WF_QUEUE_RING] = &wf_queue_ring_impl,
+    [WF_QUEUE_LINKED] = &wf_queue_linked_impl,
+    [WF_QUEUE_LOCKED] = &wf_queue_locked_impl,
+};
+
+static const wf_queue_impl *wf_impl(const weft_queue *q)
+{
+    return wf_impls[q->impl];
+}
+
+/* ---- event counts --------------------------------------------------------------- */
+
+void wf_event_prepare(weft__queue_event *e, wf_waiter *w)
+{
+    w->next = NULL;
+    /* relaxed: w is not shared until the lock below publishes it. */
+    atomic_store_explicit(&w->state, WF_WAITER_LISTED, memory_order_relaxed);
+    weft_lock_acquire(&e->lock);
+    if (e->last)
+        e->last->next = w;
+    else
+        e->first = w;
+    e->last = w;
+    /* seq_cst: ordered before the caller's re-check (the pair in queue_internal.h). */
+    atomic_fetch_add_explicit(&e->waiters, 1, memory_order_seq_cst);
+    weft_lock_release(&e->lock);
+}
+
+bool wf_event_sleep(wf_waiter *w, weft_deadline d)
+{
+    for (;;) {
+        /* acquire: pairs with the notifier's release store of WOKEN. */
+        if (atomic_load_explicit(&w->state, memory_order_acquire) == WF_WAITER_WOKEN)
+            return true;
+        /* Lost wakeup avoided: the notifier stores WOKEN before it wakes, and wf_wait
+         * sleeps only while the word still reads LISTED. */
+        if (wf_wait(&w->state, WF_WAITER_LISTED, d) == ETIMEDOUT)
+            return atomic_load_explicit(&w->state, memory_order_acquire) == WF_WAITER_WOKEN;
+    }
+}
+
+bool wf_event_cancel(weft__queue_event *e, wf_waiter *w)
+{
+    weft_lock_acquire(&e->lock);
+    /* relaxed: WOKEN is only stored under this lock, together with the unlisting. */
+    bool woken = atomic_load_explicit(&w->state, memory_order_relaxed) == WF_WAITER_WOKEN;
+    if (!woken) {
+        wf_waiter **link = &e->first, *prev = NULL;
+        while (*link != w) {
+            prev = *link;
+            link = &prev->next;
+        }
+        *link = w->next;
+        if (e->last == w)
+            e->last = prev;
+        /* relaxed: a count; a notifier that still sees us finds the list shorter. */
+        atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
+    }
+    weft_lock_release(&e->lock);
+    return woken;
+}
+
+void weft__queue_notify(weft__queue_event *e, int n)
+{
+    weft_lock_acquire(&e->lock);
+    for (; n > 0 && e->first; n--) {
+        wf_waiter *w = e->first;
+        e->first = w->next;
+        if (!e->first)
+            e->last = NULL;
+        /* relaxed: a count (see wf_event_cancel). */
+        atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
+        /* release: the woken thread sees the change it was woken for. This is our
+         * last touch of w's memory: once it reads WOKEN its owner may return, and
+         * wf_wake below uses only the address. */
+        atomic_store_explicit(&w->state, WF_WAITER_WOKEN, memory_order_release);
+        /* Lost wakeup avoided: the word changed before this wake (see wf_event_sleep). */
+        wf_wake(&w->state, 1);
+    }
+    weft_lock_release(&e->lock);
+}
+
+/* Wakes every listed sleeper (shutdown, all tasks done). */
+static void wf_event_notify_all(weft__queue_event *e)
+{
+    wf_event_notify(e, INT_MAX);
+}
+
+/* ---- the blocking loop --------------------------------------------------------- */
+
+ssize_t wf_queue_block(weft_queue *q, wf_queue_attempt *attempt, wf_queue_op *op,
+                       weft__queue_event *e, bool (*can_again)(const weft_queue *),
+                       weft_deadline d, bool nowait)
+{
+    unsigned spins = 0, peer_spins = 0;
+    bool token = false; /* a notifier spent a wakeup on us */
+    ssize_t r;
+    for (;;) {
+        r = attempt(q, op, false);
+        if (r == -EINPROGRESS) {
+            wf_queue_backoff(&peer_spins);
+            continue;
+        }
+        if (r != -EAGAIN || nowait)
+            break;
+        /* Spin first: a peer on another core usually fills or drains within a few
+         * hundred nanoseconds, far less than a sleep and a wake cost. */
+        if (spins < WF_QUEUE_SPINS) {
+            spins++;
+            wf_cpu_relax();
+            continue;
+        }
+        wf_waiter w;
+        wf_event_prepare(e, &w);
+        r = attempt(q, op, true);
+        if (r == -EAGAIN && !weft_deadline_passed(d)) {
+            /* Lost wakeup avoided: see queue_internal.h; the re-check above followed
+             * our listing, a notifier's change precedes its look at waiters. */
+            if (wf_event_sleep(&w, d) || wf_event_cancel(e, &w))
+                token = true;
+            continue;
+        }
+        if (wf_event_cancel(e, &w))
+            token = true;
+        if (r == -EINPROGRESS) {
+            wf_queue_backoff(&peer_spins);
+            continue;
+        }
+        if (r == -EAGAIN)
+            r = -ETIMEDOUT;
+        break;
+    }
+    /* A wakeup spent on us may have been meant for a change we did not use (our
+     * re-check succeeded on another, or in the ring the item or free cell sits past
+     * the position we looked at): while more could move, pass one on. */
+    if (token && r > 0 && can_again(q))
+        wf_event_notify(e, 1);
+    return r;
+}
+
+/* ---- create / destroy ---------------------------------------------------------- */
+
+int wf_queue_alloc(weft_queue **out, size_t bytes, size_t maxsize, int kind)
+{
+    void *mem;
+    if (posix_memalign(&mem, 64, bytes) != 0)
+        return ENOMEM;
+    memset(mem, 0, bytes);
+    weft_queue *q = mem;
+    q->kind = kind;
+    q->maxsize = maxsize;
+    if (kind != WEFT_FIFO)
+        q->impl = WF_QUEUE_LOCKED;
+    else if (maxsize >= 1 && maxsize <= WEFT_QUEUE_RING_MAX)
+        q->impl = WF_QUEUE_RING;
+    else
+        q->impl = WF_QUEUE_LINKED;
+    /* Counters wrap modulo count_mod: the ring's lap field holds 31 bits; the
+     * others count in 63 bits beside the CLOSED bit. */
+    q->count_mod = q->impl == WF_QUEUE_RING ? (uint64_t)maxsize << 31 : WEFT__QUEUE_CLOSED;
+    int r = wf_impl(q)->init(q);
+    if (r != 0) {
+        free(q);
+        return r;
+    }
+    *out = q;
+    return 0;
+}
+
+bool wf_queue_has_sleepers(const weft_queue *q)
+{
+    /* relaxed: a snapshot; destroying while threads still call in is the caller's
+     * bug, this only catches the sleepers it can see. */
+    return atomic_load_explicit(&q->not_empty.waiters, memory_order_relaxed) ||
+           atomic_load_explicit(&q->not_full.waiters, memory_order_relaxed) ||
+           atomic_load_explicit(&q->all_done.waiters, memory_order_relaxed);
+}
+
+void wf_queue_free(weft_queue *q)
+{
+    wf_impl(q)->fini(q);
+    free(q);
+}
+
+int weft_queue_create(weft_queue **q, size_t maxsize, int kind)
+{
+    if (!q || (kind != WEFT_FIFO && kind != WEFT_LIFO && kind != WEFT_PRIORITY))
+        return EINVAL;
+    return wf_queue_alloc(q, sizeof(weft_queue), maxsize, kind);
+}
+
+int weft_queue_destroy(weft_queue *q)
+{
+    if (!q)
+        return EINVAL;
+    if (wf_queue_has_sleepers(q))
+        return EBUSY;
+    wf_queue_free(q);
+    return 0;
+}
+
+/* ---- put / get ------------------------------------------------------------------ */
+
+static int wf_single_result(ssize_t r)
+{
+    return r > 0 ? 0 : (int)-r;
+}
+
+static ssize_t wf_put(weft_queue *q, wf_queue_op *op, weft_deadline d, bool nowait)
+{
+    const wf_queue_impl *impl = wf_impl(q);
+    return wf_queue_block(q, impl->put, op, &q->not_full, impl->can_put, d, nowait);
+}
+
+static ssize_t wf_get(weft_queue *q, wf_queue_op *op, weft_deadline d, bool nowait)
+{
+    const wf_queue_impl *impl = wf_impl(q);
+    return wf_queue_block(q, impl->get, op, &q->not_empty, impl->can_get, d, nowait);
+}
+
+int weft__queue_put_slow(weft_queue *q, void *item, weft_deadline d, bool nowait)
+{
+    if (!q)
+        return EINVAL;
+    wf_queue_op op = {.in = &item, .n = 1};
+    return wf_single_result(wf_put(q, &op, d, nowait));
+}
+
+int weft__queue_get_slow(weft_queue *q, void **item, weft_deadline d, bool nowait)
+{
+    if (!q || !item)
+        return EINVAL;
+    wf_queue_op op = {.out = item, .n = 1};
+    return wf_single_result(wf_get(q, &op, d, nowait));
+}
+
+static int wf_put_prio(weft_queue *q, int64_t prio, void *item, weft_deadline d, bool nowait)
+{
+    if (!q || q->kind != WEFT_PRIORITY)
+        return EINVAL;
+    wf_queue_op op = {.in = &item, .n = 1, .prio = prio};
+    return wf_single_result(wf_put(q, &op, d, nowait));
+}
+
+int weft_queue_put_prio(weft_queue *q, int64_t prio, void *item, int64_t timeout_ns)
+{
+    return wf_put_prio(q, prio, item, weft_deadline_in(timeout_ns), timeout_ns == 0);
+}
+
+int weft_queue_put_prio_until(weft_queue *q, int64_t prio, void *item, weft_deadline d)
+{
+    return wf_put_prio(q, prio, item, d, false);
+}
+
+static ssize_t wf_put_many(weft_queue *q, void *const *items, size_t n, weft_deadline d,
+                           bool nowait)
+{
+    if (!q || (!items && n > 0))
+        return -EINVAL;
+    if (n == 0)
+        return 0;
+    if (n > SSIZE_MAX)
+        n = SSIZE_MAX;
+    wf_queue_op op = {.in = items, .n = n};
+    return wf_put(q, &op, d, nowait);
+}
+
+ssize_t weft_queue_put_many(weft_queue *q, void *const *items, size_t n, int64_t timeout_ns)
+{
+    return wf_put_many(q, items, n, weft_deadline_in(timeout_ns), timeout_ns == 0);
+}
+
+ssize_t weft_queue_put_many_until(weft_queue *q, void *const *items, size_t n, weft_deadline d)
+{
+    return wf_put_many(q, items, n, d, false);
+}
+
+static ssize_t wf_get_many(weft_queue *q, void **items, size_t n, weft_deadline d, bool nowait)
+{
+    if (!q || (!items && n > 0))
+        return -EINVAL;
+    if (n == 0)
+        return 0;
+    if (n > SSIZE_MAX)
+        n = SSIZE_MAX;
+    wf_queue_op op = {.out = items, .n = n};
+    return wf_get(q, &op, d, nowait);
+}
+
+ssize_t weft_queue_get_many(weft_queue *q, void **items, size_t n, int64_t timeout_ns)
+{
+    return wf_get_many(q, items, n, weft_deadline_in(timeout_ns), timeout_ns == 0);
+}
+
+ssize_t weft_queue_get_many_until(weft_queue *q, void **items, size_t n, weft_deadline d)
+{
+    return wf_get_many(q, items, n, d, false);
+}
+
+/* ---- snapshots ------------------------------------------------------------------ */
+
+size_t weft_queue_qsize(const weft_queue *q)
+{
+    return q ? wf_impl(q)->qsize(q) : 0;
+}
+
+size_t weft_queue_maxsize(const weft_queue *q)
+{
+    return q ? q->maxsize : 0;
+}
+
+bool weft_queue_empty(const weft_queue *q)
+{
+    return weft_queue_qsize(q) == 0;
+}
+
+bool weft_queue_full(const weft_queue *q)
+{
+    return q && q->maxsize > 0 && weft_queue_qsize(q) >= q->maxsize;
+}
+
+/* ---- tasks ------------------------------------------------------------------------ */
+
+/* Items put and not yet marked done. seq_cst loads: the joiner's re-check half of the
+ * all_done event count (task_done's half is its seq_cst CAS on done). */
+static uint64_t wf_unfinished(const weft_queue *q)
+{
+    uint64_t done = atomic_load_explicit(&q->done, memory_order_seq_cst);
+    uint64_t puts = wf_impl(q)->puts(q);
+    return puts >= done ? puts - done : puts + q->count_mod - done;
+}
+
+/* Adds k to done (mod count_mod), at most up to puts; wakes the joiners if that
+ * leaves nothing unfinished. Returns how many it added. */
+static uint64_t wf_mark_done(weft_queue *q, uint64_t k)
+{
+    /* relaxed: the CAS below re-validates. */
+    uint64_t done = atomic_load_explicit(&q->done, memory_order_relaxed);
+    for (;;) {
+        uint64_t puts = wf_impl(q)->puts(q);
+        uint64_t open = puts >= done ? puts - done : puts + q->count_mod - done;
+        uint64_t add = k < open ? k : open;
+        if (add == 0)
+            return 0;
+        uint64_t next = done + add;
+        if (next >= q->count_mod)
+            next -= q->count_mod;
+        /* seq_cst: the change half of the all_done event count, before the waiters
+         * load in wf_event_notify; release also publishes the task's work to join. */
+        if (atomic_compare_exchange_weak_explicit(&q->done, &done, next, memory_order_seq_cst,
+                                                  memory_order_relaxed)) {
+            if (wf_unfinished(q) == 0)
+                wf_event_notify(&q->all_done, INT_MAX);
+            return add;
+        }
+    }
+}
+
+int weft_queue_task_done(weft_queue *q)
+{
+    if (!q)
+        return EINVAL;
+    return wf_mark_done(q, 1) == 1 ? 0 : EINVAL;
+}
+
+int weft_queue_join_until(weft_queue *q, weft_deadline d)
+{
+    if (!q)
+        return EINVAL;
+    for (;;) {
+        if (wf_unfinished(q) == 0)
+            return 0;
+        if (weft_deadline_passed(d))
+            return ETIMEDOUT;
+        wf_waiter w;
+        wf_event_prepare(&q->all_done, &w);
+        /* Lost wakeup avoided: this re-check follows our listing (see
+         * queue_internal.h); the last task_done's CAS precedes its waiters load. */
+        if (wf_unfinished(q) == 0 || !wf_event_sleep(&w, d))
+            wf_event_cancel(&q->all_done, &w);
+    }
+}
+
+int weft_queue_join(weft_queue *q, int64_t timeout_ns)
+{
+    return weft_queue_join_until(q, weft_deadline_in(timeout_ns));
+}
+
+/* ---- shutdown ------------------------------------------------------------------- */
+
+int weft_queue_shutdown(weft_queue *q, bool immediate)
+{
+    if (!q)
+        return EINVAL;
+    uint64_t discarded = wf_impl(q)->shutdown(q, immediate);
+    if (discarded)
+        wf_mark_done(q, discarded);
+    /* Every sleeper re-checks: putters and getters see the CLOSED bits (set before the
+     * epochs move, so a sleeper whose key predates the bump is woken, and one whose
+     * key includes it sees the bits), joiners the discarded tasks. */
+    wf_event_notify_all(&q->not_full);
+    wf_event_notify_all(&q->not_empty);
+    wf_event_notify_all(&q->all_done);
+    return 0;
+}

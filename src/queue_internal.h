@@ -1,0 +1,143 @@
+/* queue_internal.h: what the queue family's files share (src/queue*.c,
+ * src/simplequeue.c). The public layout and the ring's state tables are in
+ * include/weft/queue.h.
+ *
+ * Structure: weft_queue holds what every kind shares (the tail/head counters, the
+ * event counts, the task count); an implementation (ring, linked, locked) supplies
+ * one-shot attempts, and src/queue.c turns attempts into blocking calls with one
+ * loop: try, spin a little, announce, re-check, sleep. */
+#ifndef WEFT_QUEUE_INTERNAL_H
+#define WEFT_QUEUE_INTERNAL_H
+
+#include "internal.h"
+#include "weft/queue.h"
+
+#include <sched.h>
+
+/* One request as the blocking loop sees it: up to n items to put from `in` (with
+ * priority `prio`) or to get into `out`. */
+typedef struct wf_queue_op {
+    void *const *in;
+    void **out;
+    size_t n;
+    int64_t prio;
+} wf_queue_op;
+
+/* One attempt, never sleeping: returns how many items moved (> 0), or
+ *   -EAGAIN       it would block (empty / full);
+ *   -EINPROGRESS  another thread's put or get is half done: retry soon, never sleep on
+ *                 it (that thread is running, not waiting);
+ *   another -errno (ESHUTDOWN, ENOMEM).
+ * `recheck` is the sleeper's check after wf_event_prepare: the loads that decide
+ * "would block" must then be seq_cst (see wf_event_prepare). */
+typedef ssize_t wf_queue_attempt(weft_queue *q, wf_queue_op *op, bool recheck);
+
+/* An implementation. */
+typedef struct wf_queue_impl {
+    int (*init)(weft_queue *q);  /* 0 or ENOMEM; q->maxsize/kind are set */
+    void (*fini)(weft_queue *q); /* frees state, drops items; nobody uses q */
+    wf_queue_attempt *put, *get;
+    /* Whether a put / get could move now (a snapshot): a sleeper that used up a
+     * wakeup passes one on while these say so (see wf_queue_block). */
+    bool (*can_put)(const weft_queue *q);
+    bool (*can_get)(const weft_queue *q);
+    size_t (*qsize)(const weft_queue *q);
+    uint64_t (*puts)(const weft_queue *q); /* items ever put, mod q->count_mod */
+    /* Close for puts (and for gets when immediate, discarding what is left); returns
+     * how many items it discarded. Does not wake anyone. */
+    uint64_t (*shutdown)(weft_queue *q, bool immediate);
+} wf_queue_impl;
+
+enum { WF_QUEUE_RING, WF_QUEUE_LINKED, WF_QUEUE_LOCKED };
+
+WF_HIDDEN extern const wf_queue_impl wf_queue_ring_impl, wf_queue_linked_impl,
+    wf_queue_locked_impl;
+
+/* ---- event count ---------------------------------------------------------------
+ * A sleeper:  wf_event_prepare(e, &w); re-check with seq_cst loads; if still
+ *             blocked, wf_event_sleep(e, &w, d); else wf_event_cancel(e, &w).
+ * A notifier: change the queue with a seq_cst store/RMW, then wf_event_notify(e, n).
+ *
+ * Lost wakeup avoided: the sleeper's listing (a seq_cst RMW of waiters) and the
+ * notifier's change are each followed by a seq_cst load of the other's word, so at
+ * least one sees the other (store buffering is forbidden under seq_cst): either the
+ * re-check sees the change, or the notifier sees waiters > 0 and wakes a listed
+ * sleeper (setting its word to WOKEN before waking it, so a sleeper that has not
+ * reached wf_wait yet does not sleep).
+ *
+ * Wakeups are tokens: the notifier unlists the sleeper it wakes. A sleeper that got
+ * a token it cannot use passes it on (wf_queue_block), so none is lost to a timeout
+ * or a re-check that succeeded anyway. */
+typedef struct weft__queue_waiter {
+    struct weft__queue_waiter *next; /* under the event's lock */
+    _Atomic uint32_t state;          /* WF_WAITER_LISTED -> WF_WAITER_WOKEN, once */
+} wf_waiter;
+
+enum { WF_WAITER_LISTED = 0, WF_WAITER_WOKEN = 1 };
+
+WF_HIDDEN void wf_event_prepare(weft__queue_event *e, wf_waiter *w);
+/* Sleeps until woken (true) or `d` passes (false; still listed, or woken meanwhile:
+ * call wf_event_cancel). */
+WF_HIDDEN bool wf_event_sleep(wf_waiter *w, weft_deadline d);
+/* Unlists w; true if a notifier had already unlisted (woken) it. */
+WF_HIDDEN bool wf_event_cancel(weft__queue_event *e, wf_waiter *w);
+
+/* Wakes up to n listed sleepers of e; no lock and no system call when none is listed. */
+static inline void wf_event_notify(weft__queue_event *e, int n)
+{
+    /* seq_cst: the notifier's half of the pair (after its seq_cst change). */
+    if (atomic_load_explicit(&e->waiters, memory_order_seq_cst))
+        weft__queue_notify(e, n);
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+enum {
+    WF_QUEUE_SPINS = 128, /* attempts before sleeping, and before yielding to a peer */
+};
+
+/* Waiting for a peer that is half way through a put or get: spin, then yield the
+ * CPU (it may be preempted on it). */
+static inline void wf_queue_backoff(unsigned *spins)
+{
+    if (*spins < WF_QUEUE_SPINS) {
+        (*spins)++;
+        wf_cpu_relax();
+    } else {
+        sched_yield();
+    }
+}
+
+/* The blocking loop shared by every kind and direction: attempts until one moves
+ * items, fails for good, or (sleeping on `e` between attempts) `d` passes. nowait:
+ * one attempt (retried only while a peer is half way). Returns like the attempt;
+ * -ETIMEDOUT once d has passed. */
+WF_HIDDEN ssize_t wf_queue_block(weft_queue *q, wf_queue_attempt *attempt, wf_queue_op *op,
+                                 weft__queue_event *e, bool (*can_again)(const weft_queue *),
+                                 weft_deadline d, bool nowait);
+
+/* A ring position as a count of cells from position 0 (CLOSED ignored), modulo
+ * q->count_mod; and the distance from one position to another. */
+static inline uint64_t wf_ring_linear(const weft_queue *q, uint64_t pos)
+{
+    return ((pos >> WEFT__QUEUE_LAP_SHIFT) & WEFT__QUEUE_LAP_MASK) * q->cap +
+           (pos & WEFT__QUEUE_INDEX_MASK);
+}
+
+static inline uint64_t wf_ring_distance(const weft_queue *q, uint64_t from, uint64_t to)
+{
+    uint64_t a = wf_ring_linear(q, from), b = wf_ring_linear(q, to);
+    return b >= a ? b - a : b + q->count_mod - a;
+}
+
+/* The linked queue's core, shared with weft_simplequeue. */
+WF_HIDDEN ssize_t wf_linked_put(weft_queue *q, wf_queue_op *op, bool recheck);
+WF_HIDDEN ssize_t wf_linked_get(weft_queue *q, wf_queue_op *op, bool recheck);
+WF_HIDDEN bool wf_linked_can_get(const weft_queue *q);
+
+/* Allocates a zeroed weft_queue (cache-line aligned) and runs the implementation's
+ * init; frees it again. */
+WF_HIDDEN int wf_queue_alloc(weft_queue **out, size_t bytes, size_t maxsize, int kind);
+WF_HIDDEN bool wf_queue_has_sleepers(const weft_queue *q);
+WF_HIDDEN void wf_queue_free(weft_queue *q);
+
+#endif
