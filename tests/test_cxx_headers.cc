@@ -37,6 +37,21 @@ int main()
         weft_local_delete(k) != 0)
         return 1;
     static_assert(sizeof(weft_local) == 8, "a local key is 8 bytes");
+    weft_cond c = WEFT_COND_INIT;
+    if (weft_lock_acquire(&l) != 0 || weft_cond_notify(&c, 1) != 0 ||
+        weft_cond_notify_all(&c) != 0 || weft_cond_wait(&c, &l, 0) != ETIMEDOUT ||
+        weft_lock_release(&l) != 0)
+        return 1;
+    static_assert(sizeof(weft_cond) == 4, "cond is 4 bytes");
+    weft_barrier b = WEFT_BARRIER_INIT(1);
+    uint32_t index = 9;
+    if (weft_barrier_wait(&b, WEFT_FOREVER, &index) != 0 || index != 0 ||
+        weft_barrier_parties(&b) != 1 || weft_barrier_n_waiting(&b) != 0 || weft_barrier_broken(&b))
+        return 1;
+    weft_timer tm = WEFT_TIMER_INIT;
+    if (weft_timer_start(&tm, WEFT_SEC(60), [](void *) {}, nullptr) != 0 ||
+        !weft_timer_pending(&tm) || weft_timer_cancel(&tm) != 0)
+        return 1;
     weft_pool_options po = WEFT_POOL_OPTIONS_INIT;
     po.max_workers = 1;
     weft_pool *pool = nullptr;
