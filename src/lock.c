@@ -69,10 +69,18 @@ static int wf_lock_sleep(weft_lock *l, weft_deadline d, bool woken)
                 atomic_compare_exchange_strong_explicit(&l->word, &old, old & ~WEFT_LOCK_HANDOFF,
                                                         memory_order_acquire, memory_order_relaxed))
                 return 0;
+            /* Having slept, take a free lock with PARKED kept for the others. */
             if (!(old & WEFT_LOCK_LOCKED) &&
-                atomic_compare_exchange_strong_explicit(&l->word, &old, old | WEFT_LOCK_LOCKED,
+                atomic_compare_exchange_strong_explicit(&l->word, &old,
+                                                        old | WEFT_LOCK_LOCKED | WEFT_LOCK_PARKED,
                                                         memory_order_acquire, memory_order_relaxed))
                 return 0;
+            /* Lost wakeup avoided: a wait that returned 0 may have consumed the
+             * release's wake(1), and the word may have lost PARKED to a barging
+             * fast-path acquire since; pass the wake on so the remaining sleepers
+             * re-announce themselves instead of sleeping through the next release. */
+            if (r == 0)
+                wf_wake(&l->word, 1);
             return ETIMEDOUT;
         }
     }
