@@ -6,9 +6,9 @@
  * generation it joins and counts itself in the same compare-and-swap.
  *
  * Fast path: an arrival is one CAS; the last one runs the action and starts the
- * next generation with one more. Waiters spin for a moment, then sleep on the
- * word with SLEEPERS set; the last arrival makes a system call only if
- * somebody sleeps.
+ * next generation with one more. Waiters spin for a moment (unless the parties
+ * outnumber the CPUs), then sleep on the word with SLEEPERS set; the last
+ * arrival makes a system call only if somebody sleeps.
  *
  * Generations: a waiter remembers the generation it joined and returns 0 as soon
  * as the word shows another one; it never reads the count again. So a fast
@@ -22,11 +22,37 @@
  * equality while it is counted in its own cycle, which cannot be overtaken. */
 #include "internal.h"
 
+#include <sched.h>
+
 extern inline uint32_t weft_barrier_parties(const weft_barrier *b);
 extern inline uint32_t weft_barrier_n_waiting(const weft_barrier *b);
 extern inline bool weft_barrier_broken(const weft_barrier *b);
 
 enum { WF_BARRIER_SPIN_LIMIT = 100 }; /* polls before sleeping: a few microseconds */
+
+/* The CPUs this process may run on (its affinity mask), counted once. Spinning
+ * only pays while every party can be running at once: with more parties than
+ * CPUs, a spinner holds a CPU the missing party needs. */
+static int wf_barrier_cpus(void)
+{
+    static _Atomic int cpus; /* 0: not counted yet */
+    /* relaxed: every thread computes the same value; a race only repeats the count. */
+    int n = atomic_load_explicit(&cpus, memory_order_relaxed);
+    if (n == 0) {
+        cpu_set_t set;
+        n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+        if (n < 1)
+            n = 1;
+        atomic_store_explicit(&cpus, n, memory_order_relaxed);
+    }
+    return n;
+}
+
+/* The spin budget of one wait: none when the parties outnumber the CPUs. */
+static int wf_barrier_spin_start(const weft_barrier *b)
+{
+    return b->parties <= (uint32_t)wf_barrier_cpus() ? 0 : WF_BARRIER_SPIN_LIMIT;
+}
 
 #define WF_COUNT(w) ((w) & WEFT_BARRIER_COUNT_MASK)
 #define WF_GEN(w) ((w) & WEFT_BARRIER_GEN_MASK)
@@ -39,8 +65,9 @@ static void wf_barrier_wake(weft_barrier *b, uint32_t old, uint32_t now)
 }
 
 /* One step of waiting for the word to differ from `seen`: a poll while *spin is
- * under the limit, else a sleep. Returns ETIMEDOUT once d has passed, else 0
- * (the caller reloads the word and looks again). */
+ * under the limit (it counts up from wf_barrier_spin_start), else a sleep.
+ * Returns ETIMEDOUT once d has passed, else 0 (the caller reloads the word and
+ * looks again). */
 static int wf_barrier_wait_change(weft_barrier *b, uint32_t seen, weft_deadline d, int *spin)
 {
     if (*spin < WF_BARRIER_SPIN_LIMIT) {
@@ -61,8 +88,8 @@ static int wf_barrier_wait_change(weft_barrier *b, uint32_t seen, weft_deadline 
     return wf_wait(&b->word, seen, d);
 }
 
-/* A waiter of the broken cycle `gen` leaves (it is counted in COUNT). The last
- * to leave a cycle with a reset pending starts the next generation. */
+/* A waiter leaves its broken cycle (the word read `w`; it is counted in COUNT).
+ * The last to leave a cycle with a reset pending starts the next generation. */
 static int wf_barrier_leave(weft_barrier *b, uint32_t w)
 {
     for (;;) {
@@ -108,7 +135,7 @@ static int wf_barrier_timeout(weft_barrier *b, uint32_t gen)
  * passes (ETIMEDOUT, breaking it). */
 static int wf_barrier_await(weft_barrier *b, uint32_t gen, weft_deadline d)
 {
-    int spin = 0;
+    int spin = wf_barrier_spin_start(b);
     for (;;) {
         /* acquire: the new generation was stored with release by the last arrival,
          * after it had collected every party's work and run the action. */
@@ -173,7 +200,7 @@ int weft_barrier_wait_until(weft_barrier *b, weft_deadline d, uint32_t *index)
     if (!wf_barrier_valid(b))
         return EINVAL;
     uint32_t parties = b->parties;
-    int spin = 0;
+    int spin = wf_barrier_spin_start(b);
     /* relaxed: the CAS below orders the arrival. */
     uint32_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
     for (;;) {
