@@ -20,20 +20,46 @@
  * lock, so once the waiter has unwatched every future no finisher can still touch
  * the waiter's memory. Fired watches popped in a batch are reversed, which hands
  * futures back in completion order.
+ *
+ * Allocation: a future is one cache line, recycled through per-thread magazines
+ * and a global depot. A pool's workers free what its submitters allocate, the
+ * pattern malloc handles worst (a third of the cost of a task in a profile); here a
+ * thread trades a magazine of WF_MAG_SIZE futures with the depot in one lock hold.
+ * The depot keeps at most WF_DEPOT_MAX magazines (the rest goes back to malloc),
+ * and an exiting thread's magazines go to it.
  */
 #include "pool_internal.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WF_ASAN 1
+#endif
+#endif
+#ifdef WF_ASAN
+#include <sanitizer/asan_interface.h>
+/* A cached future is poisoned, so ASan still sees a use after release. */
+#define WF_POISON(f) ASAN_POISON_MEMORY_REGION((f), sizeof(weft_future))
+#define WF_UNPOISON(f) ASAN_UNPOISON_MEMORY_REGION((f), sizeof(weft_future))
+#else
+#define WF_POISON(f) ((void)(f))
+#define WF_UNPOISON(f) ((void)(f))
+#endif
 
 enum {
     WF_FUTURE_SPIN = 100,  /* polls before sleeping: covers a task about to end */
+    WF_FUTURE_YIELDS = 8,  /* then yields: with more threads than cores, the task's
+                              worker gets the core, and nobody pays for a sleep and a
+                              wake (two system calls); alone, a yield is a short spin */
     WF_WAIT_ON_STACK = 16, /* watches of a wait() kept on the stack */
+    WF_MAG_SIZE = 64,      /* free futures in a magazine */
+    WF_DEPOT_MAX = 2048,   /* full magazines the depot keeps (128 Ki futures, 8 MiB) */
 };
-
-/* Set by a set_result/set_error that has claimed the right to finish a future of
- * its own executor (with phase RUNNING): a second setter fails instead of racing on
- * result and error. Only futures outside pools carry it. */
-#define WF_FUTURE_SETTING 16u
 
 static inline uint32_t wf_phase(uint32_t s)
 {
@@ -45,31 +71,179 @@ static inline bool wf_is_done(uint32_t s)
     return wf_phase(s) >= WF_FUTURE_FINISHED;
 }
 
-void wf_future_init(weft_future *f, uint32_t refs)
+/* ---- allocation ------------------------------------------------------------------ */
+
+/* Bonwick's magazines: a magazine is an array of free futures, so moving 64 of them
+ * touches none (a linked free list would cost one cache miss per future, the lines
+ * being last written by the other thread). Each thread holds a loaded and a previous
+ * magazine and trades whole magazines with the depot under one lock hold. */
+struct wf_mag {
+    struct wf_mag *next; /* in the depot */
+    uint32_t n;
+    weft_future *items[WF_MAG_SIZE];
+};
+
+static weft_lock wf_depot_lock = WEFT_LOCK_INIT;
+static struct wf_mag *wf_depot_full;  /* under wf_depot_lock: magazines with futures */
+static struct wf_mag *wf_depot_empty; /* under wf_depot_lock: empty magazines */
+static size_t wf_depot_count;         /* under wf_depot_lock: full magazines */
+
+/* initial-exec: no __tls_get_addr call in the shared library (24 bytes of static
+ * TLS). */
+static _Thread_local struct wf_cache {
+    struct wf_mag *loaded, *previous;
+    bool registered; /* its exit flush is set up */
+} wf_cache __attribute__((tls_model("initial-exec")));
+
+static pthread_key_t wf_cache_key;
+static pthread_once_t wf_cache_once = PTHREAD_ONCE_INIT;
+
+static void wf_mag_free_all(struct wf_mag *m)
 {
-    atomic_init(&f->state, WF_FUTURE_PENDING);
+    for (uint32_t i = 0; i < m->n; i++)
+        free(m->items[i]);
+    free(m);
+}
+
+/* Gives magazine m to the depot (any fill level), or frees it if the depot is full. */
+static void wf_depot_put(struct wf_mag *m)
+{
+    weft_lock_acquire(&wf_depot_lock);
+    bool room = m->n == 0 || wf_depot_count < WF_DEPOT_MAX;
+    if (room && m->n == 0) {
+        m->next = wf_depot_empty;
+        wf_depot_empty = m;
+    } else if (room) {
+        m->next = wf_depot_full;
+        wf_depot_full = m;
+        wf_depot_count++;
+    }
+    weft_lock_release(&wf_depot_lock);
+    if (!room)
+        wf_mag_free_all(m);
+}
+
+static void wf_cache_flush(void *arg)
+{
+    struct wf_cache *c = arg;
+    c->registered = false; /* a later destructor's release registers again */
+    if (c->loaded)
+        wf_depot_put(c->loaded);
+    if (c->previous)
+        wf_depot_put(c->previous);
+    c->loaded = c->previous = NULL;
+}
+
+static void wf_cache_make_key(void)
+{
+    pthread_key_create(&wf_cache_key, wf_cache_flush);
+}
+
+/* Sets up the flush of this thread's cache at its exit (pthread key destructors run
+ * then); false if that cannot be done (the caller then bypasses the cache). */
+static bool wf_cache_register(struct wf_cache *c)
+{
+    if (c->registered)
+        return true;
+    pthread_once(&wf_cache_once, wf_cache_make_key);
+    if (pthread_setspecific(wf_cache_key, c) != 0)
+        return false;
+    c->registered = true;
+    return true;
+}
+
+static weft_future *wf_future_alloc(void)
+{
+    struct wf_cache *c = &wf_cache;
+    if (!c->loaded || c->loaded->n == 0) {
+        if (c->previous && c->previous->n > 0) {
+            struct wf_mag *m = c->previous;
+            c->previous = c->loaded;
+            c->loaded = m;
+        } else {
+            /* Both empty: trade the previous one for a full one from the depot. */
+            if (!wf_cache_register(c))
+                return aligned_alloc(64, sizeof(weft_future));
+            weft_lock_acquire(&wf_depot_lock);
+            struct wf_mag *full = wf_depot_full;
+            if (full) {
+                wf_depot_full = full->next;
+                wf_depot_count--;
+                if (c->previous) {
+                    c->previous->next = wf_depot_empty;
+                    wf_depot_empty = c->previous;
+                }
+                c->previous = c->loaded;
+                c->loaded = full;
+            }
+            weft_lock_release(&wf_depot_lock);
+            if (!full)
+                return aligned_alloc(64, sizeof(weft_future));
+        }
+    }
+    weft_future *f = c->loaded->items[--c->loaded->n];
+    WF_UNPOISON(f);
+    return f;
+}
+
+static void wf_future_free(weft_future *f)
+{
+    struct wf_cache *c = &wf_cache;
+    if (!c->loaded || c->loaded->n == WF_MAG_SIZE) {
+        if (c->previous && c->previous->n == 0) {
+            struct wf_mag *m = c->previous;
+            c->previous = c->loaded;
+            c->loaded = m;
+        } else {
+            /* Both full: give the previous one to the depot, load an empty one. */
+            if (!wf_cache_register(c)) {
+                free(f);
+                return;
+            }
+            weft_lock_acquire(&wf_depot_lock);
+            struct wf_mag *empty = wf_depot_empty;
+            if (empty)
+                wf_depot_empty = empty->next;
+            weft_lock_release(&wf_depot_lock);
+            if (!empty && !(empty = malloc(sizeof *empty))) {
+                free(f);
+                return;
+            }
+            empty->n = 0;
+            if (c->previous)
+                wf_depot_put(c->previous);
+            c->previous = c->loaded;
+            c->loaded = empty;
+        }
+    }
+    c->loaded->items[c->loaded->n++] = f;
+    WF_POISON(f);
+}
+
+weft_future *wf_future_new(uint32_t refs, uint32_t flags)
+{
+    weft_future *f = wf_future_alloc();
+    if (!f)
+        return NULL;
+    atomic_init(&f->state, WF_FUTURE_PENDING | flags);
     atomic_init(&f->refs, refs);
     atomic_init(&f->lock.word, 0);
     f->error = 0;
     f->result = NULL;
-    f->callbacks = NULL;
-    f->callbacks_tail = &f->callbacks;
-    f->watches = NULL;
+    f->listeners = NULL;
     f->pool = NULL;
     f->fn = NULL;
     f->arg = NULL;
-    f->is_post = false;
-    atomic_init(&f->qnode.next, NULL);
+    return f;
 }
 
 int weft_future_create(weft_future **f)
 {
     if (!f)
         return EINVAL;
-    weft_future *nf = malloc(sizeof *nf);
+    weft_future *nf = wf_future_new(1, 0);
     if (!nf)
         return ENOMEM;
-    wf_future_init(nf, 1);
     *f = nf;
     return 0;
 }
@@ -78,25 +252,28 @@ int weft_future_create(weft_future **f)
 
 /* Runs the listeners of a future that has just become done: watches under the
  * lock (they are short and must not outlive their waiter's unwatch), callbacks
- * after it, in the order added. */
+ * after it, oldest first (the list is newest first). */
 static void wf_future_fire(weft_future *f)
 {
     weft_lock_acquire(&f->lock);
-    struct wf_callback *cb = f->callbacks;
-    f->callbacks = NULL;
-    f->callbacks_tail = &f->callbacks;
-    for (struct wf_watch *w = f->watches, *next; w; w = next) {
+    struct wf_watch *callbacks = NULL;
+    for (struct wf_watch *w = f->listeners, *next; w; w = next) {
         next = w->next;
         w->linked = false;
-        w->fn(w, f);
+        if (w->fn) {
+            w->fn(w, f);
+        } else {
+            w->done_next = callbacks;
+            callbacks = w;
+        }
     }
-    f->watches = NULL;
+    f->listeners = NULL;
     weft_lock_release(&f->lock);
-    while (cb) {
-        struct wf_callback *next = cb->next;
-        cb->fn(f, cb->arg);
-        free(cb);
-        cb = next;
+    while (callbacks) {
+        struct wf_watch *next = callbacks->done_next;
+        callbacks->callback(f, callbacks->callback_arg);
+        free(callbacks);
+        callbacks = next;
     }
 }
 
@@ -225,11 +402,14 @@ static int wf_future_sleep(weft_future *f, weft_deadline d)
 {
     if (d.ns != INT64_MAX && weft_deadline_passed(d))
         return ETIMEDOUT;
-    for (int spin = 0; spin < WF_FUTURE_SPIN; spin++) {
+    for (int spin = 0; spin < WF_FUTURE_SPIN + WF_FUTURE_YIELDS; spin++) {
         /* relaxed: the caller re-reads with acquire once done. */
         if (wf_is_done(atomic_load_explicit(&f->state, memory_order_relaxed)))
             return 0;
-        wf_cpu_relax();
+        if (spin < WF_FUTURE_SPIN)
+            wf_cpu_relax();
+        else
+            sched_yield();
     }
     for (;;) {
         uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
@@ -311,6 +491,27 @@ bool weft_future_done(const weft_future *f)
     return f && wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire));
 }
 
+/* Links w at the head of f's listeners, unless f is done (false). */
+static bool wf_future_link(weft_future *f, struct wf_watch *w)
+{
+    weft_lock_acquire(&f->lock);
+    /* acquire: a caller told "done" may read the result. The RMW is what orders us
+     * against the finisher's CAS (see the top of the file). */
+    uint32_t old = atomic_fetch_or_explicit(&f->state, WF_FUTURE_LISTENERS, memory_order_acquire);
+    if (wf_is_done(old)) {
+        weft_lock_release(&f->lock);
+        return false;
+    }
+    w->prev = NULL;
+    w->next = f->listeners;
+    if (f->listeners)
+        f->listeners->prev = w;
+    f->listeners = w;
+    w->linked = true;
+    weft_lock_release(&f->lock);
+    return true;
+}
+
 int weft_future_add_done_callback(weft_future *f, weft_future_callback fn, void *arg)
 {
     if (!f || !fn)
@@ -320,25 +521,16 @@ int weft_future_add_done_callback(weft_future *f, weft_future_callback fn, void 
         fn(f, arg);
         return 0;
     }
-    struct wf_callback *cb = malloc(sizeof *cb);
+    struct wf_watch *cb = malloc(sizeof *cb);
     if (!cb)
         return ENOMEM;
-    cb->next = NULL;
-    cb->fn = fn;
-    cb->arg = arg;
-    weft_lock_acquire(&f->lock);
-    /* acquire: as above. The RMW is what orders us against the finisher's CAS
-     * (see the top of the file). */
-    uint32_t old = atomic_fetch_or_explicit(&f->state, WF_FUTURE_LISTENERS, memory_order_acquire);
-    if (wf_is_done(old)) {
-        weft_lock_release(&f->lock);
+    cb->fn = NULL;
+    cb->callback = fn;
+    cb->callback_arg = arg;
+    if (!wf_future_link(f, cb)) {
         free(cb);
         fn(f, arg);
-        return 0;
     }
-    *f->callbacks_tail = cb;
-    f->callbacks_tail = &cb->next;
-    weft_lock_release(&f->lock);
     return 0;
 }
 
@@ -347,22 +539,7 @@ bool wf_future_watch(weft_future *f, struct wf_watch *w)
     /* acquire: a caller told "done" may read the future's result. */
     if (wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire)))
         return false;
-    weft_lock_acquire(&f->lock);
-    /* acquire: as above; the RMW orders us against the finisher (top of file). */
-    uint32_t old = atomic_fetch_or_explicit(&f->state, WF_FUTURE_LISTENERS, memory_order_acquire);
-    if (wf_is_done(old)) {
-        weft_lock_release(&f->lock);
-        return false;
-    }
-    w->future = f;
-    w->prev = NULL;
-    w->next = f->watches;
-    if (f->watches)
-        f->watches->prev = w;
-    f->watches = w;
-    w->linked = true;
-    weft_lock_release(&f->lock);
-    return true;
+    return wf_future_link(f, w);
 }
 
 void wf_future_unwatch(weft_future *f, struct wf_watch *w)
@@ -372,7 +549,7 @@ void wf_future_unwatch(weft_future *f, struct wf_watch *w)
         if (w->prev)
             w->prev->next = w->next;
         else
-            f->watches = w->next;
+            f->listeners = w->next;
         if (w->next)
             w->next->prev = w->prev;
         w->linked = false;
@@ -398,11 +575,12 @@ int weft_future_release(weft_future *f)
      * (an RMW rather than a standalone fence, which TSan would not see). */
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) {
         /* Callbacks of a future that never completed never run. */
-        for (struct wf_callback *cb = f->callbacks, *next; cb; cb = next) {
-            next = cb->next;
-            free(cb);
+        for (struct wf_watch *w = f->listeners, *next; w; w = next) {
+            next = w->next;
+            if (!w->fn)
+                free(w);
         }
-        free(f);
+        wf_future_free(f);
     }
     return 0;
 }

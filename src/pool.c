@@ -7,9 +7,14 @@
  *    seq_cst fences is a seq_cst store, load or RMW here, which TSan understands);
  *    the owner pushes and takes at the bottom, thieves take the oldest at the top.
  *    A worker's own submits go there; a full deque spills into the injection queue;
- *  - the injection queue takes every other submit: Vyukov's intrusive MPSC list
- *    (a producer swaps the tail, then links), drained by one worker at a time, under
- *    inject_lock, in batches that go to the taker's deque, where others steal them.
+ *  - the injection queue takes every other submit: an unbounded queue of task
+ *    pointers in linked segments of WF_SEG_SLOTS (crossbeam's SegQueue: a producer
+ *    claims a position with a CAS on the tail, then writes its slot), drained by one
+ *    worker at a time, under inject_lock, in batches that go to the taker's deque,
+ *    where others steal them. A linked list of the tasks themselves would cost the
+ *    consumer one dependent cache miss per task (each task written by another
+ *    core); slots are read in order, and the tasks of a batch are prefetched so
+ *    their misses overlap.
  *
  * Sleeping (Go's scheduler, "spinning" threads): a worker with nothing to do becomes
  * a searcher (at most max_searching at once) and polls every queue for a while,
@@ -26,7 +31,7 @@
  *   submit:  push task       -> read n_searching, n_parked (wf_pool_notify)
  *   parking: n_parked += 1   -> read every queue             (wf_park)
  *   stop searching: n_searching -= 1 -> read every queue     (wf_stop_searching)
- *   submit:  push task       -> read `closed`   (a push after shutdown is retracted)
+ *   submit:  push task       -> read `closed`   (then the submitter runs leftovers)
  *   exit:    read `closed`   -> read every queue (a worker leaves only when empty)
  * Invariant: no task waits in a queue while every worker sleeps, and no worker
  * leaves while a task accepted before the shutdown waits.
@@ -44,12 +49,15 @@
 
 enum {
     WF_DEQUE_SIZE = 256,       /* per worker; a power of two */
+    WF_SEG_SLOTS = 63,         /* task slots of an injection queue segment */
+    WF_LAP = 64,               /* positions per segment: the last one is never used */
     WF_BATCH = 32,             /* most tasks moved from the injection queue at once */
     WF_FAIRNESS_TICKS = 61,    /* every so many tasks the injection queue goes first */
     WF_SEARCH_ROUNDS = 64,     /* polls of every queue by a searcher before it parks */
     WF_SEARCH_PAUSES = 32,     /* cpu pauses between two polls */
     WF_MAX_WORKERS = 65535,
     WF_MAX_PENDING = 1u << 30, /* larger bounds are as good as none */
+    WF_BACKLOG = 1 << 14,      /* queued tasks past which a producer yields its core */
 };
 
 /* `closed` bits: once set, never cleared. */
@@ -107,13 +115,16 @@ struct weft_pool {
     _Atomic uint32_t closed __attribute__((aligned(64)));
     _Atomic uint32_t n_workers; /* published with release after workers[n] is set */
 
-    /* Injection queue: producers swap the tail; one consumer at a time. */
-    _Atomic(struct wf_qnode *) inject_tail __attribute__((aligned(64)));
-    /* Written under inject_lock; read outside it only to tell empty (see
-     * wf_inject_nonempty). */
-    _Atomic(struct wf_qnode *) inject_head __attribute__((aligned(64)));
+    /* Injection queue: producers claim positions at the tail; one consumer at a
+     * time takes them at the head, under inject_lock. Position i is slot i % WF_LAP
+     * of segment i / WF_LAP; a tail at slot WF_SEG_SLOTS means the producer that
+     * took a segment's last slot is installing the next segment. */
+    _Atomic uint64_t inject_tail __attribute__((aligned(64)));
+    _Atomic(struct wf_seg *) inject_tail_seg; /* the segment of the tail's lap */
+    _Atomic uint64_t inject_head __attribute__((aligned(64))); /* written under the lock */
+    struct wf_seg *inject_head_seg;                            /* under inject_lock */
     weft_lock inject_lock;
-    struct wf_qnode stub;
+    _Atomic(struct wf_seg *) spare_seg; /* one used segment kept for the next lap */
 
     /* Idle workers. */
     _Atomic uint32_t n_searching __attribute__((aligned(64)));
@@ -130,15 +141,17 @@ struct weft_pool {
     weft_lock join_lock;  /* joining the workers */
 };
 
-/* The worker the calling thread is, if any. */
-static _Thread_local struct wf_worker *wf_self;
+/* The worker the calling thread is, if any. initial-exec: no __tls_get_addr call
+ * in the shared library (it takes static TLS space, a pointer). */
+static _Thread_local struct wf_worker *wf_self __attribute__((tls_model("initial-exec")));
 
 static _Atomic uint32_t wf_pool_counter; /* numbers default prefixes */
 
-static inline weft_future *wf_task_of(struct wf_qnode *n)
-{
-    return (weft_future *)((char *)n - offsetof(weft_future, qnode));
-}
+/* A segment of the injection queue; a slot is NULL until its producer writes it. */
+struct wf_seg {
+    _Atomic(weft_future *) slots[WF_SEG_SLOTS];
+    _Atomic(struct wf_seg *) next; /* set before the last slot is written */
+};
 
 /* ---- the deque: owner side --------------------------------------------------------- */
 
@@ -156,6 +169,19 @@ static bool wf_deque_push(struct wf_deque *q, weft_future *f)
      * it the first half of the submit Dekker (wf_pool_notify reads next). */
     atomic_store_explicit(&q->bottom, b + 1, memory_order_seq_cst);
     return true;
+}
+
+/* Push fs[0..n-1] at the bottom with one store of bottom, fs[0] nearest the bottom
+ * (taken first by the owner); the caller has checked there is room. */
+static void wf_deque_push_batch(struct wf_deque *q, weft_future *const *fs, int n)
+{
+    int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* ours alone */
+    for (int i = 0; i < n; i++)
+        /* relaxed: published by the store of bottom below. */
+        atomic_store_explicit(&q->slots[(b + n - 1 - i) & (WF_DEQUE_SIZE - 1)], fs[i],
+                              memory_order_relaxed);
+    /* seq_cst: as in wf_deque_push. */
+    atomic_store_explicit(&q->bottom, b + n, memory_order_seq_cst);
 }
 
 /* Take the newest task at the bottom; NULL when empty. */
@@ -222,67 +248,112 @@ static bool wf_deque_nonempty(struct wf_deque *q)
 
 /* ---- the injection queue -------------------------------------------------------------- */
 
-static void wf_inject_push_node(struct weft_pool *p, struct wf_qnode *n)
+/* A cleared segment: the spare one, or a new one. */
+static struct wf_seg *wf_seg_new(struct weft_pool *p)
 {
-    atomic_store_explicit(&n->next, NULL, memory_order_relaxed); /* published below */
-    /* seq_cst: release (with the store below) publishes the task; seq_cst makes the
-     * swap the first half of the submit Dekker (wf_pool_notify reads next). */
-    struct wf_qnode *prev = atomic_exchange_explicit(&p->inject_tail, n, memory_order_seq_cst);
-    /* release: the consumer reaches n (and the task) through prev->next, acquire. */
-    atomic_store_explicit(&prev->next, n, memory_order_release);
+    /* acquire: the consumer that parked it there is done with it. */
+    struct wf_seg *seg = atomic_exchange_explicit(&p->spare_seg, NULL, memory_order_acquire);
+    if (!seg && !(seg = aligned_alloc(64, sizeof *seg)))
+        return NULL;
+    for (int i = 0; i < WF_SEG_SLOTS; i++)
+        atomic_init(&seg->slots[i], NULL);
+    atomic_init(&seg->next, NULL);
+    return seg;
 }
 
-/* Under inject_lock: the oldest task, or NULL. *busy is set when a producer is
- * between its swap and its link (the queue is not empty, only not ready). */
+static void wf_seg_recycle(struct weft_pool *p, struct wf_seg *seg)
+{
+    /* acq_rel: hands seg over to the next wf_seg_new (release) and takes over the
+     * one it replaces (acquire) to free it. */
+    free(atomic_exchange_explicit(&p->spare_seg, seg, memory_order_acq_rel));
+}
+
+/* Append a task; ENOMEM only if a new segment was needed and none could be made. */
+static int wf_inject_push(struct weft_pool *p, weft_future *f)
+{
+    struct wf_seg *fresh = NULL;
+    for (;;) {
+        /* acquire: pairs with the release store of a new lap's position (below), so
+         * tail_seg is that lap's segment, or a later one (then the CAS fails). */
+        uint64_t pos = atomic_load_explicit(&p->inject_tail, memory_order_acquire);
+        uint32_t slot = (uint32_t)(pos % WF_LAP);
+        if (slot == WF_SEG_SLOTS) { /* the next segment is being installed */
+            wf_cpu_relax();
+            continue;
+        }
+        struct wf_seg *seg = atomic_load_explicit(&p->inject_tail_seg, memory_order_acquire);
+        if (slot == WF_SEG_SLOTS - 1 && !fresh) {
+            /* We may take the last slot: have the next segment ready first. */
+            if (!(fresh = wf_seg_new(p)))
+                return ENOMEM;
+            continue;
+        }
+        /* seq_cst: claims position pos; the first half of the submit Dekker
+         * (wf_pool_notify reads next) and of the submit/shutdown one. */
+        if (!atomic_compare_exchange_weak_explicit(&p->inject_tail, &pos, pos + 1,
+                                                   memory_order_seq_cst, memory_order_relaxed))
+            continue;
+        if (slot == WF_SEG_SLOTS - 1) {
+            /* release (all three): the consumer reaches `fresh` through seg->next
+             * after our slot below; producers of the next lap through the tail. */
+            atomic_store_explicit(&seg->next, fresh, memory_order_release);
+            atomic_store_explicit(&p->inject_tail_seg, fresh, memory_order_release);
+            atomic_store_explicit(&p->inject_tail, pos + 2, memory_order_release);
+            fresh = NULL;
+        }
+        /* release: the consumer's acquire load of the slot sees the task. */
+        atomic_store_explicit(&seg->slots[slot], f, memory_order_release);
+        if (fresh)
+            wf_seg_recycle(p, fresh);
+        /* Producers that outrun the workers only grow the queue (and the heap): past
+         * WF_BACKLOG, give the core to a worker now and then. Looked at once a lap
+         * (relaxed: a hint), so a push does not pull the head's line each time. */
+        if (slot == 0 &&
+            pos - atomic_load_explicit(&p->inject_head, memory_order_relaxed) > WF_BACKLOG)
+            sched_yield();
+        return 0;
+    }
+}
+
+/* Under inject_lock: the oldest task, or NULL. *busy is set when its producer has
+ * claimed the position but not yet written the slot (not empty, only not ready).
+ * The tail is read only when the slot is empty: every push writes the tail's line,
+ * and a consumer reading it at each take would pull it away from the producers. */
 static weft_future *wf_inject_pop(struct weft_pool *p, bool *busy)
 {
-    /* relaxed, here and for the stores below: the head is ours under the lock;
-     * wf_inject_nonempty reaches it through the tail (see there). */
-    struct wf_qnode *head = atomic_load_explicit(&p->inject_head, memory_order_relaxed);
-    /* acquire: pairs with the producer's release store of next. */
-    struct wf_qnode *next = atomic_load_explicit(&head->next, memory_order_acquire);
-    if (head == &p->stub) {
-        if (!next) {
-            /* relaxed: a hint only; the caller looks again. */
-            if (atomic_load_explicit(&p->inject_tail, memory_order_relaxed) != head)
-                *busy = true;
-            return NULL;
-        }
-        head = next;
-        atomic_store_explicit(&p->inject_head, head, memory_order_relaxed);
-        next = atomic_load_explicit(&next->next, memory_order_acquire); /* as above */
-    }
-    if (next) {
-        atomic_store_explicit(&p->inject_head, next, memory_order_relaxed);
-        return wf_task_of(head);
-    }
-    /* head is the last node: queue the stub behind it so head can be taken. */
-    if (atomic_load_explicit(&p->inject_tail, memory_order_relaxed) != head) {
-        *busy = true; /* relaxed: a hint, as above */
+    /* relaxed: the head is ours under the lock. */
+    uint64_t pos = atomic_load_explicit(&p->inject_head, memory_order_relaxed);
+    uint32_t slot = (uint32_t)(pos % WF_LAP);
+    struct wf_seg *seg = p->inject_head_seg;
+    /* acquire: pairs with the producer's release store of the slot. */
+    weft_future *f = atomic_load_explicit(&seg->slots[slot], memory_order_acquire);
+    if (!f) {
+        /* relaxed: only whether the position is claimed (the slot carries the task). */
+        if (pos != atomic_load_explicit(&p->inject_tail, memory_order_relaxed))
+            *busy = true;
         return NULL;
     }
-    wf_inject_push_node(p, &p->stub);
-    next = atomic_load_explicit(&head->next, memory_order_acquire); /* as above */
-    if (next) {
-        atomic_store_explicit(&p->inject_head, next, memory_order_relaxed);
-        return wf_task_of(head);
+    if (slot == WF_SEG_SLOTS - 1) {
+        /* acquire (through the slot above): written before that slot. */
+        p->inject_head_seg = atomic_load_explicit(&seg->next, memory_order_relaxed);
+        /* relaxed: readers outside the lock only compare it with the tail, and a
+         * stale head only makes the queue look non-empty. */
+        atomic_store_explicit(&p->inject_head, pos + 2, memory_order_relaxed);
+        wf_seg_recycle(p, seg); /* every slot of it was written and taken */
+    } else {
+        atomic_store_explicit(&p->inject_head, pos + 1, memory_order_relaxed); /* as above */
     }
-    *busy = true;
-    return NULL;
+    return f;
 }
 
-/* Empty exactly when the stub is both head and tail. The tail alone is not enough:
- * a consumer that queues the stub behind the last node while a producer swaps in
- * another leaves tail == stub with two tasks ahead of it (until the next pop). */
 static bool wf_inject_nonempty(struct weft_pool *p)
 {
-    /* seq_cst: the second half of the parking Dekker. */
-    if (atomic_load_explicit(&p->inject_tail, memory_order_seq_cst) != &p->stub)
-        return true;
-    /* relaxed: the load above read the stub's swap into the tail (seq_cst, so a
-     * release, sequenced after the consumer's last store to head), so we see that
-     * head or a later one. At the stub, every node ahead of it has been taken. */
-    return atomic_load_explicit(&p->inject_head, memory_order_relaxed) != &p->stub;
+    /* seq_cst: the second half of the parking Dekker and of the exit one (a claimed
+     * position counts even before its slot is written). relaxed for the head: a
+     * stale (smaller) one only makes the queue look non-empty, and one read after
+     * the tail may have moved past it, which also reads non-empty. */
+    uint64_t tail = atomic_load_explicit(&p->inject_tail, memory_order_seq_cst);
+    return tail != atomic_load_explicit(&p->inject_head, memory_order_relaxed);
 }
 
 /* Takes the oldest task of the injection queue for worker w, and moves up to
@@ -290,11 +361,6 @@ static bool wf_inject_nonempty(struct weft_pool *p)
 static weft_future *wf_inject_take(struct wf_worker *w)
 {
     struct weft_pool *p = w->pool;
-    /* relaxed: hints that spare the lock when the queue is empty (both ends at
-     * the stub: see wf_inject_nonempty). */
-    if (atomic_load_explicit(&p->inject_tail, memory_order_relaxed) == &p->stub &&
-        atomic_load_explicit(&p->inject_head, memory_order_relaxed) == &p->stub)
-        return NULL;
     if (!weft_lock_try_acquire(&p->inject_lock))
         return NULL; /* another worker is taking: steal from it instead */
     bool busy = false;
@@ -302,23 +368,22 @@ static weft_future *wf_inject_take(struct wf_worker *w)
     weft_future *batch[WF_BATCH - 1];
     int n = 0;
     if (first) {
-        /* relaxed: our own bottom, and a top that only grows (room is underestimated). */
+        __builtin_prefetch(first, 1); /* we write its state first thing */
+        /* relaxed: our own bottom; acquire: a top that only grows (room is
+         * underestimated), and a thief's CAS before we reuse the slot it read. */
         int64_t room = WF_DEQUE_SIZE - (atomic_load_explicit(&w->deque.bottom, memory_order_relaxed) -
-                                        atomic_load_explicit(&w->deque.top, memory_order_relaxed));
+                                        atomic_load_explicit(&w->deque.top, memory_order_acquire));
         while (n < WF_BATCH - 1 && n < room) {
             weft_future *f = wf_inject_pop(p, &busy);
             if (!f)
                 break;
+            __builtin_prefetch(f, 1); /* the misses of the batch overlap */
             batch[n++] = f;
         }
     }
     weft_lock_release(&p->inject_lock);
-    /* Newest first, so the owner's takes (from the bottom) come out oldest first. */
-    while (n > 0) {
-        weft_future *f = batch[--n];
-        if (!wf_deque_push(&w->deque, f))
-            wf_inject_push_node(p, &f->qnode); /* cannot happen: room was counted */
-    }
+    if (n > 0)
+        wf_deque_push_batch(&w->deque, batch, n);
     return first;
 }
 
@@ -412,11 +477,13 @@ static bool wf_unpark_one(struct weft_pool *p)
 static void wf_pool_notify(struct weft_pool *p)
 {
     for (;;) {
-        /* seq_cst: the second half of the submit Dekker (the push was seq_cst). */
-        if (atomic_load_explicit(&p->n_searching, memory_order_seq_cst) != 0)
-            return; /* a searcher will find the task, or wake the next */
+        /* seq_cst: the second half of the submit Dekker (the push was seq_cst).
+         * n_parked first: it changes only when a worker sleeps or wakes, while
+         * searchers write n_searching at every task they find. */
         if (atomic_load_explicit(&p->n_parked, memory_order_seq_cst) == 0)
             return; /* nobody sleeps, and every worker looks again before it does */
+        if (atomic_load_explicit(&p->n_searching, memory_order_seq_cst) != 0)
+            return; /* a searcher will find the task, or wake the next */
         uint32_t zero = 0;
         /* seq_cst: this count is read in the Dekker pairs above. */
         if (!atomic_compare_exchange_strong_explicit(&p->n_searching, &zero, 1,
@@ -444,17 +511,11 @@ static bool wf_try_search(struct weft_pool *p)
     return false;
 }
 
-/* A searcher found a task: if it was the last searcher, more may be waiting, so
- * wake another to look (the chain). */
-static void wf_found_work(struct weft_pool *p)
-{
-    /* seq_cst: this count is read in the submit Dekker. */
-    if (atomic_fetch_sub_explicit(&p->n_searching, 1, memory_order_seq_cst) == 1)
-        wf_pool_notify(p);
-}
-
-/* A searcher gives up: a submit that saw it searching relied on it, so look once
- * more (seq_cst decrement, then seq_cst loads). */
+/* A searcher stops searching (it found a task, or gives up). A submit that saw it
+ * searching relied on it, so if it was the last one, look once more (seq_cst
+ * decrement, then seq_cst loads) and wake another if work is left: the rest of a
+ * batch it took, or tasks queued meanwhile (the chain of wakeups). A lone task
+ * wakes nobody, so a trickle of tasks costs no system call. */
 static void wf_stop_searching(struct weft_pool *p)
 {
     if (atomic_fetch_sub_explicit(&p->n_searching, 1, memory_order_seq_cst) == 1 &&
@@ -589,6 +650,12 @@ void wf_pool_unpend(struct weft_pool *p)
 
 /* ---- running tasks ------------------------------------------------------------------- */
 
+static inline bool wf_is_post(weft_future *f)
+{
+    /* relaxed: the flag is set before the task is queued and never changes. */
+    return atomic_load_explicit(&f->state, memory_order_relaxed) & WF_FUTURE_POST;
+}
+
 /* A task not to run: cancelled (cancel_futures) or failed with EPIPE (broken). Drops
  * the pool's reference. */
 static void wf_discard(struct weft_pool *p, weft_future *f, bool broken)
@@ -596,7 +663,7 @@ static void wf_discard(struct weft_pool *p, weft_future *f, bool broken)
     if (broken) {
         if (wf_future_claim(f)) {
             wf_pool_unpend(p);
-            if (!f->is_post)
+            if (!wf_is_post(f))
                 wf_future_finish(f, NULL, EPIPE);
         }
     } else {
@@ -616,15 +683,16 @@ static void wf_maybe_idle(struct wf_worker *w)
         return;
     if (atomic_load_explicit(&w->deque.bottom, memory_order_relaxed) >
             atomic_load_explicit(&w->deque.top, memory_order_relaxed) ||
-        atomic_load_explicit(&p->inject_tail, memory_order_relaxed) != &p->stub)
+        atomic_load_explicit(&p->inject_tail, memory_order_relaxed) !=
+            atomic_load_explicit(&p->inject_head, memory_order_relaxed))
         return;
     if (atomic_load_explicit(&p->idle_tokens, memory_order_relaxed) < n)
         atomic_fetch_add_explicit(&p->idle_tokens, 1, memory_order_relaxed);
 }
 
-static void wf_run_task(struct wf_worker *w, weft_future *f)
+/* Run a task taken from a queue (w NULL: by a submitter running leftovers). */
+static void wf_run_task(struct weft_pool *p, struct wf_worker *w, weft_future *f)
 {
-    struct weft_pool *p = w->pool;
     /* relaxed: a shutdown racing this claim may go either way. */
     uint32_t closed = atomic_load_explicit(&p->closed, memory_order_relaxed);
     if (closed & (WF_POOL_CANCEL | WF_POOL_BROKEN)) {
@@ -638,21 +706,23 @@ static void wf_run_task(struct wf_worker *w, weft_future *f)
     wf_pool_unpend(p);
     void *result = NULL;
     int error = f->fn(f->arg, &result);
-    wf_maybe_idle(w);
-    if (!f->is_post)
+    if (w)
+        wf_maybe_idle(w);
+    if (!wf_is_post(f))
         wf_future_finish(f, result, error);
     weft_future_release(f);
 }
 
 /* ---- workers ----------------------------------------------------------------------- */
 
-static void wf_pool_drain(struct weft_pool *p, bool broken);
+enum wf_drain { WF_DRAIN_CANCEL, WF_DRAIN_FAIL, WF_DRAIN_RUN };
+static void wf_pool_drain(struct weft_pool *p, enum wf_drain how);
 
 static void wf_pool_break(struct weft_pool *p)
 {
     /* seq_cst: as a shutdown (the submit and exit Dekkers). */
     atomic_fetch_or_explicit(&p->closed, WF_POOL_BROKEN, memory_order_seq_cst);
-    wf_pool_drain(p, true);
+    wf_pool_drain(p, WF_DRAIN_FAIL);
     wf_wake_all(p);
 }
 
@@ -675,13 +745,10 @@ static void *wf_worker_main(void *arg)
             f = wf_search(w, NULL);
         if (searching) {
             searching = false;
-            if (f)
-                wf_found_work(p);
-            else
-                wf_stop_searching(p);
+            wf_stop_searching(p);
         }
         if (f) {
-            wf_run_task(w, f);
+            wf_run_task(p, w, f);
             continue;
         }
         if (wf_is_closed(p)) {
@@ -734,13 +801,10 @@ int wf_pool_help_until(weft_future *f, weft_deadline d)
             t = wf_search(w, f);
         if (searching) {
             searching = false;
-            if (t)
-                wf_found_work(p);
-            else
-                wf_stop_searching(p);
+            wf_stop_searching(p);
         }
         if (t) {
-            wf_run_task(w, t);
+            wf_run_task(p, w, t);
             continue;
         }
         if (weft_future_done(f))
@@ -757,12 +821,9 @@ int wf_pool_help_until(weft_future *f, weft_deadline d)
         if (wf_park(w, f, d)) {
             /* Picked by a notifier: we count as searching; look at least once. */
             t = wf_find_task(w);
-            if (t) {
-                wf_found_work(p);
-                wf_run_task(w, t);
-            } else {
-                wf_stop_searching(p);
-            }
+            wf_stop_searching(p);
+            if (t)
+                wf_run_task(p, w, t);
         }
     }
     if (watching)
@@ -864,7 +925,7 @@ int weft_pool_create(weft_pool **pp, const weft_pool_options *opts)
         return ENOMEM;
     memset(p, 0, sizeof *p);
     p->max_workers = (uint32_t)o.max_workers;
-    p->max_searching = cpus / 2 > 1 ? cpus / 2 : 1;
+    p->max_searching = cpus;
     if (p->max_searching > p->max_workers)
         p->max_searching = p->max_workers;
     p->max_pending = o.max_pending > WF_MAX_PENDING ? WF_MAX_PENDING : (uint32_t)o.max_pending;
@@ -888,9 +949,18 @@ int weft_pool_create(weft_pool **pp, const weft_pool_options *opts)
     }
     atomic_init(&p->closed, 0);
     atomic_init(&p->n_workers, 0);
-    atomic_init(&p->stub.next, NULL);
-    atomic_init(&p->inject_tail, &p->stub);
-    atomic_init(&p->inject_head, &p->stub);
+    atomic_init(&p->spare_seg, NULL);
+    struct wf_seg *seg = wf_seg_new(p);
+    if (!seg) {
+        free(p->prefix);
+        free(p->workers);
+        free(p);
+        return ENOMEM;
+    }
+    atomic_init(&p->inject_tail, 0);
+    atomic_init(&p->inject_tail_seg, seg);
+    atomic_init(&p->inject_head, 0);
+    p->inject_head_seg = seg;
     atomic_init(&p->inject_lock.word, 0);
     atomic_init(&p->n_searching, 0);
     atomic_init(&p->n_parked, 0);
@@ -928,36 +998,39 @@ static int wf_pool_push(weft_pool *p, weft_task_fn fn, void *arg, weft_future **
         wf_pool_unpend(p);
         return r;
     }
-    weft_future *f = malloc(sizeof *f);
+    /* The queue's reference, and the caller's for a submit. */
+    weft_future *f = wf_future_new(fut ? 2 : 1, fut ? 0 : WF_FUTURE_POST);
     if (!f) {
         wf_pool_unpend(p);
         return ENOMEM;
     }
-    /* The queue's reference, and the caller's: a post's caller keeps its own to the
-     * end of this call, since the retract below touches the task. */
-    wf_future_init(f, 2);
     f->pool = p;
     f->fn = fn;
     f->arg = arg;
-    f->is_post = fut == NULL;
-    if (!self || !wf_deque_push(&self->deque, f))
-        wf_inject_push_node(p, &f->qnode);
+    if (fut)
+        *fut = f; /* before the push: a post's task may be gone right after it */
+    if (self && wf_deque_push(&self->deque, f)) {
+        wf_pool_notify(p);
+        return 0; /* we look at our own deque before we leave */
+    }
+    if (wf_inject_push(p, f) != 0) {
+        if (fut) {
+            *fut = NULL;
+            weft_future_release(f);
+        }
+        weft_future_release(f);
+        wf_pool_unpend(p);
+        return ENOMEM;
+    }
     wf_pool_notify(p);
     /* seq_cst: the second half of the submit/shutdown Dekker (the push was
-     * seq_cst): a shutdown we do not see here happened after the push, so the
-     * workers' last look at the queues (after reading closed) sees the task. */
-    closed = atomic_load_explicit(&p->closed, memory_order_seq_cst);
-    r = 0;
-    /* The workers may be gone: retract the task unless it was claimed (then it
-     * runs, or ran) or cancelled by cancel_futures. The queue keeps its reference;
-     * whoever takes the task drops it. */
-    if ((closed & (WF_POOL_SHUTDOWN | WF_POOL_BROKEN)) && wf_future_cancel_pending(f))
-        r = wf_closed_error(closed);
-    if (fut && r == 0)
-        *fut = f;
-    else
-        weft_future_release(f);
-    return r;
+     * seq_cst). A shutdown not seen here came after the push, so the workers' last
+     * look at the queues (after reading closed) finds the task. If it is seen, the
+     * workers may be gone: run what is left ourselves (or discard it, as the pool's
+     * state says), so that an accepted task is never stranded. */
+    if (!self && atomic_load_explicit(&p->closed, memory_order_seq_cst))
+        wf_pool_drain(p, WF_DRAIN_RUN);
+    return 0;
 }
 
 int weft_pool_submit_until(weft_pool *p, weft_task_fn fn, void *arg, weft_future **fut,
@@ -1045,34 +1118,41 @@ int weft_pool_map(weft_pool *p, weft_task_fn fn, void *const *args, size_t n, vo
 
 /* ---- shutdown ----------------------------------------------------------------------- */
 
-/* Take every queued task and discard it (cancel, or fail with EPIPE). Tasks in
- * flight between queues are discarded by the workers that find them (they read
+/* Take every queued task and cancel it, fail it with EPIPE, or run it here. Tasks
+ * in flight between queues are dealt with by the workers that find them (they read
  * `closed` before each claim). */
-static void wf_pool_drain(struct weft_pool *p, bool broken)
+static void wf_pool_drain(struct weft_pool *p, enum wf_drain how)
 {
-    weft_lock_acquire(&p->inject_lock);
     for (;;) {
+        weft_lock_acquire(&p->inject_lock);
         bool busy = false;
         weft_future *f = wf_inject_pop(p, &busy);
+        weft_lock_release(&p->inject_lock); /* not held while a task runs */
         if (f) {
-            wf_discard(p, f, broken);
+            if (how == WF_DRAIN_RUN)
+                wf_run_task(p, NULL, f);
+            else
+                wf_discard(p, f, how == WF_DRAIN_FAIL);
             continue;
         }
         if (!busy)
             break;
         sched_yield(); /* a producer between its swap and its link */
     }
-    weft_lock_release(&p->inject_lock);
     /* acquire: as in wf_steal_any. */
     uint32_t n = atomic_load_explicit(&p->n_workers, memory_order_acquire);
     for (uint32_t i = 0; i < n; i++) {
         for (;;) {
             bool lost = false;
             weft_future *f = wf_deque_steal(&p->workers[i]->deque, &lost);
-            if (f)
-                wf_discard(p, f, broken);
-            else if (!lost)
+            if (f) {
+                if (how == WF_DRAIN_RUN)
+                    wf_run_task(p, NULL, f);
+                else
+                    wf_discard(p, f, how == WF_DRAIN_FAIL);
+            } else if (!lost) {
                 break;
+            }
         }
     }
 }
@@ -1104,7 +1184,7 @@ int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
     atomic_fetch_or_explicit(&p->closed, WF_POOL_SHUTDOWN | (cancel_futures ? WF_POOL_CANCEL : 0),
                              memory_order_seq_cst);
     if (cancel_futures)
-        wf_pool_drain(p, false);
+        wf_pool_drain(p, WF_DRAIN_CANCEL);
     wf_wake_all(p);
     if (wait)
         wf_join_workers(p);
@@ -1118,13 +1198,19 @@ int weft_pool_destroy(weft_pool *p)
     if (wf_pool_is_own_worker(p))
         return EDEADLK;
     weft_pool_shutdown(p, true, false);
-    /* What is left was retracted by submits racing the shutdown: drop it. */
-    wf_pool_drain(p, false);
+    /* Nothing is left (the workers left with the queues empty, and a submit that
+     * pushed after that ran its task itself); should a task remain, run it. */
+    wf_pool_drain(p, WF_DRAIN_RUN);
     uint32_t n = atomic_load_explicit(&p->n_workers, memory_order_relaxed); /* all joined */
     for (uint32_t i = 0; i < n; i++) {
         weft_thread_release(p->workers[i]->thread);
         free(p->workers[i]);
     }
+    for (struct wf_seg *seg = p->inject_head_seg, *next; seg; seg = next) {
+        next = atomic_load_explicit(&seg->next, memory_order_relaxed); /* all joined */
+        free(seg);
+    }
+    free(atomic_load_explicit(&p->spare_seg, memory_order_relaxed));
     free(p->workers);
     free(p->prefix);
     free(p);

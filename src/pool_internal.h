@@ -21,6 +21,9 @@
  *               final phase wakes all (set by the sleeper, never cleared)
  *   LISTENERS   callbacks or watches were added under `lock`: leaving for a final
  *               phase takes the lock to run them (set by the adder, never cleared)
+ *   SETTING     a set_result/set_error of an executor outside the pools claimed the
+ *               right to finish (with phase RUNNING): a second setter fails
+ *   POST        a pool task with no future handed out (set at creation)
  *
  * Only the thread that moves a future out of PENDING (a CAS, so exactly one) may
  * move it on; done = phase >= FINISHED. */
@@ -31,54 +34,46 @@
 #define WF_FUTURE_PHASE 3u
 #define WF_FUTURE_SLEEPERS 4u
 #define WF_FUTURE_LISTENERS 8u
+#define WF_FUTURE_SETTING 16u
+#define WF_FUTURE_POST 32u
 
 struct wf_watch;
 /* Called under the future's lock, once, when the watched future becomes done. It
  * must be short and take no lock of a future. */
 typedef void (*wf_watch_fn)(struct wf_watch *w, weft_future *f);
 
-/* A waiter's registration on one future (weft_futures_wait, as_completed, a pool
- * worker helping while it waits). Linked while `linked`; both under the future's
- * lock. */
+/* A listener on one future: a watch (a waiter's registration: weft_futures_wait,
+ * as_completed, a pool worker helping while it waits; fn set, memory the
+ * waiter's) or a done callback (fn NULL, allocated by add_done_callback). Linked
+ * newest first while `linked`; list and flag under the future's lock. */
 struct wf_watch {
     struct wf_watch *next, *prev;
     wf_watch_fn fn;
-    weft_future *future;
+    weft_future_callback callback;
+    void *callback_arg;
     bool linked;
-    struct wf_watch *done_next; /* the waiter's own list of fired watches */
+    struct wf_watch *done_next; /* the waiter's list of fired watches; callbacks to run */
 };
 
-struct wf_callback {
-    struct wf_callback *next;
-    weft_future_callback fn;
-    void *arg;
-};
-
-/* A node of the pool's injection queue (Vyukov's intrusive MPSC list). */
-struct wf_qnode {
-    _Atomic(struct wf_qnode *) next;
-};
-
+/* One cache line: what a worker touches to run a task. */
 struct weft_future {
     _Atomic uint32_t state;
     _Atomic uint32_t refs;
-    weft_lock lock;   /* guards callbacks and watches */
-    int error;        /* written before the release that publishes FINISHED */
-    void *result;     /* likewise */
-    struct wf_callback *callbacks, **callbacks_tail;
-    struct wf_watch *watches;
+    weft_lock lock; /* guards listeners */
+    int error;      /* written before the release that publishes FINISHED */
+    void *result;   /* likewise */
+    struct wf_watch *listeners;
     /* The task, for a future that belongs to a pool (pool NULL otherwise). */
     struct weft_pool *pool;
     weft_task_fn fn;
     void *arg;
-    bool is_post;     /* no future was handed out: result and error are dropped */
-    struct wf_qnode qnode;
-};
+} __attribute__((aligned(64)));
 
 /* future.c, for pool.c ---------------------------------------------------------- */
 
-/* Initialise a PENDING future with `refs` references (not allocated here). */
-WF_HIDDEN void wf_future_init(weft_future *f, uint32_t refs);
+/* A new PENDING future with `refs` references and the given flags (POST), from the
+ * allocation caches; NULL when out of memory. */
+WF_HIDDEN weft_future *wf_future_new(uint32_t refs, uint32_t flags);
 
 /* PENDING -> RUNNING; false if it was cancelled (or otherwise not pending). */
 WF_HIDDEN bool wf_future_claim(weft_future *f);

@@ -11,14 +11,14 @@
  * puts; join waits on the all_done event count for the two to meet.
  *
  * Lost wakeups: every sleep goes through the event count protocol in
- * queue_internal.h (announce, re-check with seq_cst loads, sleep on the epoch). */
+ * queue_internal.h (list, re-check with seq_cst loads, sleep until woken). */
 #include "queue_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-extern inline int weft__queue_ring_put(weft_queue *q, void *item, bool recheck);
-extern inline int weft__queue_ring_get(weft_queue *q, void **item, bool recheck);
+extern inline int weft__queue_ring_put(weft_queue *q, void *item);
+extern inline int weft__queue_ring_get(weft_queue *q, void **item);
 extern inline int weft_queue_put(weft_queue *q, void *item, int64_t timeout_ns);
 extern inline int weft_queue_put_until(weft_queue *q, void *item, weft_deadline d);
 extern inline int weft_queue_get(weft_queue *q, void **item, int64_t timeout_ns);
@@ -422,9 +422,9 @@ int weft_queue_shutdown(weft_queue *q, bool immediate)
     uint64_t discarded = wf_impl(q)->shutdown(q, immediate);
     if (discarded)
         wf_mark_done(q, discarded);
-    /* Every sleeper re-checks: putters and getters see the CLOSED bits (set before the
-     * epochs move, so a sleeper whose key predates the bump is woken, and one whose
-     * key includes it sees the bits), joiners the discarded tasks. */
+    /* Every sleeper re-checks: putters and getters see the CLOSED bits (our seq_cst
+     * RMWs that set them precede the waiters loads of these notifies, as any change
+     * does), joiners the discarded tasks. */
     wf_event_notify_all(&q->not_full);
     wf_event_notify_all(&q->not_empty);
     wf_event_notify_all(&q->all_done);

@@ -278,17 +278,21 @@ ssize_t wf_linked_put(weft_queue *q, wf_queue_op *op, bool recheck)
 /* ---- get ---------------------------------------------------------------------- */
 
 /* Takes the next node off the list, waiting out a put that is half way through
- * linking it. Caller holds the get lock and knows a put was counted. */
-static wf_node *wf_linked_take(wf_linked *l, uint64_t counted, uint64_t taken)
+ * linking it, and drops its item (as a get would, so the acquire load makes the node
+ * ours to reuse). Caller holds the get lock and knows a put was counted and not
+ * taken yet. */
+static wf_node *wf_linked_take(wf_linked *l)
 {
     unsigned spins = 0;
     for (;;) {
         struct cds_wfcq_node *n = __cds_wfcq_dequeue_nonblocking(&l->head, &l->tail);
-        if (n && n != CDS_WFCQ_WOULDBLOCK)
-            return caa_container_of(n, wf_node, link);
-        if (!n && counted == taken)
-            return NULL;
-        wf_queue_backoff(&spins);
+        if (n && n != CDS_WFCQ_WOULDBLOCK) {
+            wf_node *node = caa_container_of(n, wf_node, link);
+            /* acquire: pairs with the put's release store, after its last touch. */
+            (void)atomic_load_explicit(&node->item, memory_order_acquire);
+            return node;
+        }
+        wf_queue_backoff(&spins); /* counted, not linked yet */
     }
 }
 
@@ -368,8 +372,9 @@ static uint64_t wf_linked_puts(const weft_queue *q)
 
 static uint64_t wf_linked_shutdown(weft_queue *q, bool immediate)
 {
-    /* seq_cst: ordered before the epoch bumps that wake the sleepers (queue.c). The
-     * value returned counts exactly the puts accepted: later ones see CLOSED. */
+    /* seq_cst: the change half of the event count pairs; the wakeups follow
+     * (queue.c). The value returned counts exactly the puts accepted: later ones
+     * see CLOSED. */
     uint64_t tail = atomic_fetch_or_explicit(&q->tail, WEFT__QUEUE_CLOSED, memory_order_seq_cst) &
                     ~WEFT__QUEUE_CLOSED;
     if (!immediate)
@@ -381,7 +386,7 @@ static uint64_t wf_linked_shutdown(weft_queue *q, bool immediate)
     uint64_t n = 0;
     if (!(head & WEFT__QUEUE_CLOSED)) {
         for (; head + n != tail; n++)
-            wf_node_free(wf_linked_take(l, tail, head + n));
+            wf_node_free(wf_linked_take(l));
         /* seq_cst: as a get's store of head. */
         atomic_store_explicit(&q->head, tail | WEFT__QUEUE_CLOSED, memory_order_seq_cst);
     }
@@ -404,8 +409,13 @@ static void wf_linked_fini(weft_queue *q)
 {
     wf_linked *l = wf_linked_of(q);
     struct cds_wfcq_node *n;
-    while ((n = __cds_wfcq_dequeue_blocking(&l->head, &l->tail)) != NULL)
-        wf_node_free(caa_container_of(n, wf_node, link));
+    while ((n = __cds_wfcq_dequeue_blocking(&l->head, &l->tail)) != NULL) {
+        wf_node *node = caa_container_of(n, wf_node, link);
+        /* acquire: as in wf_linked_take (the caller's own synchronization with the
+         * putters already orders this; the edge keeps the node's history uniform). */
+        (void)atomic_load_explicit(&node->item, memory_order_acquire);
+        wf_node_free(node);
+    }
     free(l);
 }
 

@@ -42,7 +42,7 @@ static weft__queue_cell *wf_ring_cell(const weft_queue *q, uint64_t pos)
 static void wf_ring_await(weft__queue_cell *c, uint32_t seq)
 {
     unsigned spins = 0;
-    /* acquire: pairs with the previous owner's seq_cst store; its item write (a put)
+    /* acquire: pairs with the previous owner's release store; its item write (a put)
      * or read (a get) is done. */
     while (atomic_load_explicit(&c->seq, memory_order_acquire) != seq)
         wf_queue_backoff(&spins);
@@ -58,17 +58,18 @@ static ssize_t wf_ring_put_many(weft_queue *q, wf_queue_op *op, bool recheck)
     for (;;) {
         if (pos & WEFT__QUEUE_CLOSED)
             return -ESHUTDOWN;
-        /* acquire (seq_cst when re-checking, as in weft__queue_ring_put). */
-        uint32_t seq = atomic_load_explicit(&wf_ring_cell(q, pos)->seq,
-                                            recheck ? memory_order_seq_cst : memory_order_acquire);
+        /* acquire: the get that freed the cell has finished reading it. */
+        uint32_t seq = atomic_load_explicit(&wf_ring_cell(q, pos)->seq, memory_order_acquire);
         int32_t dif = (int32_t)(seq - WEFT__QUEUE_LAP2(pos));
         if (dif > 0) { /* another put took it */
             pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
             continue;
         }
-        /* relaxed: the cell check above (acquire) already ordered us after the get
-         * that freed it, so this reads at least that get's claim. */
-        uint64_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+        /* relaxed: a free cell (acquire above) already ordered us after the claim of
+         * the get that freed it; seq_cst when re-checking a full ring: the sleeper's
+         * half of the not_full pair (a get's claim on head is the change). */
+        uint64_t head = atomic_load_explicit(&q->head,
+                                             recheck ? memory_order_seq_cst : memory_order_relaxed);
         uint64_t used = wf_ring_distance(q, head & ~WEFT__QUEUE_CLOSED, pos);
         if (dif < 0) /* full, unless a get that claimed the cell is still reading */
             return used < q->cap ? -EINPROGRESS : -EAGAIN;
@@ -79,9 +80,9 @@ static ssize_t wf_ring_put_many(weft_queue *q, wf_queue_op *op, bool recheck)
         k = q->cap - used;
         if (k > op->n)
             k = op->n;
-        /* relaxed: the claim passes no data. */
+        /* seq_cst: the claim is the change half of the not_empty pair. */
         if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, wf_ring_advance(q, pos, k),
-                                                  memory_order_relaxed, memory_order_relaxed))
+                                                  memory_order_seq_cst, memory_order_relaxed))
             break;
     }
     for (uint64_t i = 0; i < k; i++, pos = wf_ring_advance(q, pos, 1)) {
@@ -89,9 +90,8 @@ static ssize_t wf_ring_put_many(weft_queue *q, wf_queue_op *op, bool recheck)
         uint32_t seq = WEFT__QUEUE_LAP2(pos);
         wf_ring_await(c, seq);
         c->item = op->in[i];
-        /* seq_cst: publishes (release) and precedes the waiters load, as in
-         * weft__queue_ring_put. */
-        atomic_store_explicit(&c->seq, seq + 1, memory_order_seq_cst);
+        /* release: publishes the item to the get of this lap. */
+        atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
     }
     wf_event_notify(&q->not_empty, k > INT_MAX ? INT_MAX : (int)k);
     return (ssize_t)k;
@@ -101,15 +101,17 @@ static ssize_t wf_ring_put(weft_queue *q, wf_queue_op *op, bool recheck)
 {
     if (op->n > 1)
         return wf_ring_put_many(q, op, recheck);
-    int r = weft__queue_ring_put(q, op->in[0], recheck);
+    int r = weft__queue_ring_put(q, op->in[0]);
     if (r == 0)
         return 1;
     if (r != EAGAIN)
         return -r;
     /* The cell at tail is not free. If the counters show room, a get that claimed it
-     * is still reading it. relaxed: a hint; the attempt is simply retried. */
-    uint64_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+     * is still reading it. relaxed for tail: a stale one only shows more room (a
+     * retry); head: seq_cst when re-checking, the sleeper's half of the pair. */
     uint64_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&q->head,
+                                         recheck ? memory_order_seq_cst : memory_order_relaxed);
     if (tail & WEFT__QUEUE_CLOSED)
         return -ESHUTDOWN;
     return wf_ring_distance(q, head & ~WEFT__QUEUE_CLOSED, tail) < q->cap ? -EINPROGRESS
@@ -122,8 +124,9 @@ static ssize_t wf_ring_put(weft_queue *q, wf_queue_op *op, bool recheck)
  * published yet, -ESHUTDOWN if shut down and nothing is left, else -EAGAIN. */
 static ssize_t wf_ring_get_failed(weft_queue *q, bool recheck)
 {
-    /* relaxed / seq_cst: tail is the other half of the pair when re-checking (a put's
-     * claim precedes its publication); head first so that tail is the later view. */
+    /* relaxed for head (only consumers move it; a stale one shows more items: a
+     * retry); tail: seq_cst when re-checking, the sleeper's half of the not_empty pair
+     * (a put's claim on tail is the change), read after head for the later view. */
     uint64_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&q->tail,
                                          recheck ? memory_order_seq_cst : memory_order_relaxed);
@@ -142,9 +145,8 @@ static ssize_t wf_ring_get_many(weft_queue *q, wf_queue_op *op, bool recheck)
     for (;;) {
         if (pos & WEFT__QUEUE_CLOSED)
             return -ESHUTDOWN;
-        /* acquire / seq_cst as in weft__queue_ring_get. */
-        uint32_t seq = atomic_load_explicit(&wf_ring_cell(q, pos)->seq,
-                                            recheck ? memory_order_seq_cst : memory_order_acquire);
+        /* acquire: pairs with the publishing store of the put that filled it. */
+        uint32_t seq = atomic_load_explicit(&wf_ring_cell(q, pos)->seq, memory_order_acquire);
         int32_t dif = (int32_t)(seq - (WEFT__QUEUE_LAP2(pos) + 1));
         if (dif > 0) { /* another get took it */
             pos = atomic_load_explicit(&q->head, memory_order_relaxed);
@@ -161,9 +163,9 @@ static ssize_t wf_ring_get_many(weft_queue *q, wf_queue_op *op, bool recheck)
             continue;
         }
         k = avail < op->n ? avail : op->n;
-        /* relaxed: the claim passes no data. */
+        /* seq_cst: the claim is the change half of the not_full pair. */
         if (atomic_compare_exchange_weak_explicit(&q->head, &pos, wf_ring_advance(q, pos, k),
-                                                  memory_order_relaxed, memory_order_relaxed))
+                                                  memory_order_seq_cst, memory_order_relaxed))
             break;
     }
     for (uint64_t i = 0; i < k; i++, pos = wf_ring_advance(q, pos, 1)) {
@@ -171,8 +173,8 @@ static ssize_t wf_ring_get_many(weft_queue *q, wf_queue_op *op, bool recheck)
         uint32_t seq = WEFT__QUEUE_LAP2(pos) + 1;
         wf_ring_await(c, seq);
         op->out[i] = c->item;
-        /* seq_cst: frees the cell (release) and precedes the waiters load. */
-        atomic_store_explicit(&c->seq, seq + 1, memory_order_seq_cst);
+        /* release: our read is done; the next lap's put may write the cell. */
+        atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
     }
     wf_event_notify(&q->not_full, k > INT_MAX ? INT_MAX : (int)k);
     return (ssize_t)k;
@@ -182,7 +184,7 @@ static ssize_t wf_ring_get(weft_queue *q, wf_queue_op *op, bool recheck)
 {
     if (op->n > 1)
         return wf_ring_get_many(q, op, recheck);
-    int r = weft__queue_ring_get(q, op->out, recheck);
+    int r = weft__queue_ring_get(q, op->out);
     if (r == 0)
         return 1;
     if (r != EAGAIN)
@@ -226,7 +228,8 @@ static uint64_t wf_ring_puts(const weft_queue *q)
 
 static uint64_t wf_ring_shutdown(weft_queue *q, bool immediate)
 {
-    /* seq_cst: ordered before the epoch bumps that wake the sleepers (queue.c). */
+    /* seq_cst: the change half of the event count pairs; the wakeups follow
+     * (queue.c). */
     uint64_t tail = atomic_fetch_or_explicit(&q->tail, WEFT__QUEUE_CLOSED, memory_order_seq_cst) &
                     ~WEFT__QUEUE_CLOSED;
     if (!immediate)

@@ -59,8 +59,9 @@ WEFT_API int weft_pool_create(weft_pool **p, const weft_pool_options *opts);
  * max_pending, waits as long as it takes for room (not on a worker of the pool).
  * Returns 0; ESHUTDOWN after weft_pool_shutdown (a submit racing the shutdown
  * either returns 0, and the task runs, unless cancel_futures cancels it, or
- * returns ESHUTDOWN, and it never runs); EPIPE once the pool is broken (a worker's
- * initializer failed); EAGAIN if no worker runs and none could be started;
+ * returns ESHUTDOWN, and it never runs: a task queued just after the workers left
+ * runs on the submitting thread before the submit returns); EPIPE once the pool is
+ * broken (a worker's initializer failed); EAGAIN if no worker runs and none could be started;
  * EINVAL if p, fn or fut is NULL; ENOMEM. On an error *fut is NULL. */
 WEFT_API int weft_pool_submit(weft_pool *p, weft_task_fn fn, void *arg, weft_future **fut);
 

@@ -114,8 +114,8 @@ typedef struct weft_queue {
 WEFT_API int weft__queue_put_slow(weft_queue *q, void *item, weft_deadline d, bool nowait);
 WEFT_API int weft__queue_get_slow(weft_queue *q, void **item, weft_deadline d, bool nowait);
 WEFT_API void weft__queue_notify(weft__queue_event *e, int n);
-WEFT_INLINE int weft__queue_ring_put(weft_queue *q, void *item, bool recheck);
-WEFT_INLINE int weft__queue_ring_get(weft_queue *q, void **item, bool recheck);
+WEFT_INLINE int weft__queue_ring_put(weft_queue *q, void *item);
+WEFT_INLINE int weft__queue_ring_get(weft_queue *q, void **item);
 
 /* ---- Queue, LifoQueue, PriorityQueue -------------------------------------------- */
 
@@ -224,9 +224,13 @@ WEFT_API bool weft_simplequeue_empty(const weft_simplequeue *q);
 #define WEFT__QUEUE_LAP2(pos) ((uint32_t)(((pos) >> WEFT__QUEUE_LAP_SHIFT) << 1))
 
 /* One ring put attempt: 0, EAGAIN (the cell at tail is not free yet, or not a ring),
- * ESHUTDOWN. `recheck` is the sleeper's re-check after announcing itself: its load
- * must be seq_cst, against the get that frees the cell (see weft__queue_ring_get). */
-WEFT_INLINE int weft__queue_ring_put(weft_queue *q, void *item, bool recheck)
+ * ESHUTDOWN.
+ *
+ * Lost wakeup avoided: the claim (the CAS on tail) is seq_cst and precedes our load
+ * of not_empty.waiters; a getter about to sleep lists itself (seq_cst) and then
+ * re-reads tail (seq_cst): either we see it listed and wake it, or it sees our claim
+ * and waits for the item instead of sleeping. */
+WEFT_INLINE int weft__queue_ring_put(weft_queue *q, void *item)
 {
     if (!q->cells)
         return EAGAIN;
@@ -237,20 +241,18 @@ WEFT_INLINE int weft__queue_ring_put(weft_queue *q, void *item, bool recheck)
             return ESHUTDOWN;
         weft__queue_cell *c = &q->cells[(uint32_t)(pos & WEFT__QUEUE_INDEX_MASK)];
         /* acquire: the get that freed the cell has finished reading its item. */
-        uint32_t seq = atomic_load_explicit(
-            &c->seq, recheck ? memory_order_seq_cst : memory_order_acquire);
+        uint32_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
         int32_t dif = (int32_t)(seq - WEFT__QUEUE_LAP2(pos));
         if (dif == 0) {
-            /* relaxed: the claim passes no data; the sequence store publishes. */
+            /* seq_cst: the change half of the event count pair (see above). */
             if (atomic_compare_exchange_weak_explicit(&q->tail, &pos,
                                                       WEFT__QUEUE_NEXT(pos, q->cap),
-                                                      memory_order_relaxed,
+                                                      memory_order_seq_cst,
                                                       memory_order_relaxed)) {
                 c->item = item;
-                /* seq_cst: publishes the item (release) and is ordered before the
-                 * waiters load below: a getter that announced itself before this
-                 * store is seen there, one that announces later sees the item. */
-                atomic_store_explicit(&c->seq, seq + 1, memory_order_seq_cst);
+                /* release: publishes the item to the get of this lap. */
+                atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
+                /* seq_cst: the other half of the pair, after our claim. */
                 if (atomic_load_explicit(&q->not_empty.waiters, memory_order_seq_cst))
                     weft__queue_notify(&q->not_empty, 1);
                 return 0;
@@ -264,8 +266,9 @@ WEFT_INLINE int weft__queue_ring_put(weft_queue *q, void *item, bool recheck)
 }
 
 /* One ring get attempt: 0, EAGAIN (the cell at head holds no item yet, or not a
- * ring), ESHUTDOWN (shut down immediately). */
-WEFT_INLINE int weft__queue_ring_get(weft_queue *q, void **item, bool recheck)
+ * ring), ESHUTDOWN (shut down immediately). The mirror of weft__queue_ring_put: the
+ * claim on head is the change a sleeping putter re-reads. */
+WEFT_INLINE int weft__queue_ring_get(weft_queue *q, void **item)
 {
     if (!q->cells)
         return EAGAIN;
@@ -276,20 +279,18 @@ WEFT_INLINE int weft__queue_ring_get(weft_queue *q, void **item, bool recheck)
             return ESHUTDOWN;
         weft__queue_cell *c = &q->cells[(uint32_t)(pos & WEFT__QUEUE_INDEX_MASK)];
         /* acquire: pairs with the put's publishing store; the item is visible. */
-        uint32_t seq = atomic_load_explicit(
-            &c->seq, recheck ? memory_order_seq_cst : memory_order_acquire);
+        uint32_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
         int32_t dif = (int32_t)(seq - (WEFT__QUEUE_LAP2(pos) + 1));
         if (dif == 0) {
-            /* relaxed: the claim passes no data. */
+            /* seq_cst: the change half of the not_full pair. */
             if (atomic_compare_exchange_weak_explicit(&q->head, &pos,
                                                       WEFT__QUEUE_NEXT(pos, q->cap),
-                                                      memory_order_relaxed,
+                                                      memory_order_seq_cst,
                                                       memory_order_relaxed)) {
                 *item = c->item;
-                /* seq_cst: frees the cell for the next lap's put (release: our read
-                 * of the item is done) and orders the waiters load after it, as in
-                 * put. */
-                atomic_store_explicit(&c->seq, seq + 1, memory_order_seq_cst);
+                /* release: our read of the item is done; the next lap's put may write. */
+                atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
+                /* seq_cst: the other half of the pair, after our claim. */
                 if (atomic_load_explicit(&q->not_full.waiters, memory_order_seq_cst))
                     weft__queue_notify(&q->not_full, 1);
                 return 0;
@@ -304,7 +305,7 @@ WEFT_INLINE int weft__queue_ring_get(weft_queue *q, void **item, bool recheck)
 
 WEFT_INLINE int weft_queue_put(weft_queue *q, void *item, int64_t timeout_ns)
 {
-    if (__builtin_expect(q && weft__queue_ring_put(q, item, false) == 0, 1))
+    if (__builtin_expect(q && weft__queue_ring_put(q, item) == 0, 1))
         return 0;
     return weft__queue_put_slow(q, item, timeout_ns ? weft_deadline_in(timeout_ns) : WEFT_DEADLINE_NEVER,
                                 timeout_ns == 0);
@@ -312,14 +313,14 @@ WEFT_INLINE int weft_queue_put(weft_queue *q, void *item, int64_t timeout_ns)
 
 WEFT_INLINE int weft_queue_put_until(weft_queue *q, void *item, weft_deadline d)
 {
-    if (__builtin_expect(q && weft__queue_ring_put(q, item, false) == 0, 1))
+    if (__builtin_expect(q && weft__queue_ring_put(q, item) == 0, 1))
         return 0;
     return weft__queue_put_slow(q, item, d, false);
 }
 
 WEFT_INLINE int weft_queue_get(weft_queue *q, void **item, int64_t timeout_ns)
 {
-    if (__builtin_expect(q && item && weft__queue_ring_get(q, item, false) == 0, 1))
+    if (__builtin_expect(q && item && weft__queue_ring_get(q, item) == 0, 1))
         return 0;
     return weft__queue_get_slow(q, item, timeout_ns ? weft_deadline_in(timeout_ns) : WEFT_DEADLINE_NEVER,
                                 timeout_ns == 0);
@@ -327,7 +328,7 @@ WEFT_INLINE int weft_queue_get(weft_queue *q, void **item, int64_t timeout_ns)
 
 WEFT_INLINE int weft_queue_get_until(weft_queue *q, void **item, weft_deadline d)
 {
-    if (__builtin_expect(q && item && weft__queue_ring_get(q, item, false) == 0, 1))
+    if (__builtin_expect(q && item && weft__queue_ring_get(q, item) == 0, 1))
         return 0;
     return weft__queue_get_slow(q, item, d, false);
 }
