@@ -14,10 +14,8 @@
 #include "weft/cond.h"
 #include "weft/barrier.h"
 #include "weft/timer.h"
-#include "weft/cond.h"
-#include "weft/barrier.h"
+#include "weft/queue.h"
 #include "weft/future.h"
 #include "weft/pool.h"
-#include "weft/queue.h"
 
 #endif

@@ -39,16 +39,21 @@
  * changed the waited-for state under the user's lock after that finds it queued.
  * Between queueing and sleeping, see wf_cond_sleep.
  *
- * notify_all without a stampede. Every sleeper but one is moved (wf_requeue)
- * from its state word onto the lock word, where it sleeps as a lock waiter; the
- * remaining one, the guard, is woken last, after all the moves. The guard takes
- * the lock with PARKED set (wf_lock_acquire_requeued: on taking it, or on going
- * to sleep on it), so the release after its turn wakes a moved sleeper, which
- * again keeps PARKED set for the next: nobody stays stranded on the lock word,
- * and the waiters take the lock one after the other instead of all at once.
- * (glibc's requeueing condition variable used this wake-one-requeue-rest order
- * for the same reason: the moved sleepers must not depend on a PARKED bit set
- * before they were moved, which a release could clear in between.) */
+ * notify_all without a stampede. The sleepers are moved (wf_requeue) from their
+ * state words onto the lock word, where they sleep as lock waiters and take the
+ * lock one after the other, each woken by the release before it: a moved
+ * sleeper re-takes the lock keeping PARKED set (wf_lock_acquire_requeued, on
+ * taking it or on going to sleep on it), so the release after its turn wakes
+ * the next. What starts the chain:
+ *  - the lock is held (the usual case: Python notifies under the lock): the
+ *    notifier sets PARKED on it first, so its release wakes a moved sleeper.
+ *    A release may come between that and the moves (a notifier that does not
+ *    hold the lock); it clears PARKED and wakes nobody of ours, so after the
+ *    moves the notifier looks again: PARKED gone from a held lock, it sets it
+ *    again; the lock free, it wakes one moved sleeper itself (wf_cond_kick).
+ *  - the lock is free: every sleeper but one is moved and the remaining one,
+ *    the guard, is woken after the moves; it takes the lock with PARKED set.
+ *    (glibc's requeueing condition variable used this wake-one-requeue-rest.) */
 #include "internal.h"
 
 extern inline int weft_cond_notify(weft_cond *c, int n);
@@ -324,6 +329,46 @@ int weft__cond_notify_slow(weft_cond *c, int n)
     return 0;
 }
 
+/* notify_all, the lock held: mark it PARKED, so that its next release wakes a
+ * sleeper we move onto it. Returns false (changing nothing) if it is free. */
+static bool wf_cond_mark_parked(weft_lock *l)
+{
+    /* relaxed: PARKED only asks the owner's release to wake; it publishes no data. */
+    uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+    for (;;) {
+        if (!(w & WEFT_LOCK_LOCKED))
+            return false;
+        if (w & WEFT_LOCK_PARKED)
+            return true;
+        if (atomic_compare_exchange_weak_explicit(&l->word, &w, w | WEFT_LOCK_PARKED,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return true;
+    }
+}
+
+/* After the moves onto a lock marked PARKED: a release in between cleared PARKED
+ * and woke nobody of ours. Make sure one of them will be woken: PARKED back on a
+ * held lock, or a wake now if it is free. Lost wakeup avoided: such a release
+ * stored the word and then called wf_wake, which the wait layer orders against
+ * our moves (the kernel's futex bucket, the parking lot's bucket mutex): either
+ * its wake found a moved sleeper, or this load (after the moves) sees its store. */
+static void wf_cond_kick(weft_lock *l)
+{
+    /* relaxed: as in wf_cond_mark_parked. */
+    uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+    for (;;) {
+        if (!(w & WEFT_LOCK_LOCKED)) {
+            wf_wake(&l->word, 1); /* the woken one takes it keeping PARKED */
+            return;
+        }
+        if (w & WEFT_LOCK_PARKED)
+            return;
+        if (atomic_compare_exchange_weak_explicit(&l->word, &w, w | WEFT_LOCK_PARKED,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return;
+    }
+}
+
 int weft__cond_notify_all_slow(weft_cond *c)
 {
     wf_cond_bucket *b = wf_cond_bucket_of(c);
@@ -351,20 +396,22 @@ int weft__cond_notify_all_slow(weft_cond *c)
         return 0;
     }
 
-    /* The newest waiter is the guard, woken after every move (see the top). */
-    wf_cond_waiter *guard = last;
+    /* Held lock: every sleeper is moved; free lock: all but the newest, the
+     * guard, woken after the moves (see the top). */
+    weft_lock *lock = last->lock;
+    wf_cond_waiter *guard = wf_cond_mark_parked(lock) ? NULL : last;
     bool moved_any = false;
-    for (wf_cond_waiter *w = first, *next; w != guard; w = next) {
+    for (wf_cond_waiter *w = first, *next; w && w != guard; w = next) {
         next = w->next;
         uint32_t old = WF_COND_ASLEEP;
         /* relaxed: MOVING is transient; a waiter that reads it waits for our
          * bucket lock, which orders everything. */
-        if (w->lock == guard->lock &&
+        if (w->lock == lock &&
             atomic_compare_exchange_strong_explicit(&w->state, &old, WF_COND_MOVING,
                                                     memory_order_relaxed, memory_order_relaxed)) {
             /* Moved only if it sleeps in the wait layer; otherwise it is about to
              * call wf_wait, or back from a spurious return, and finds MOVING. */
-            bool moved = wf_requeue(&w->state, WF_COND_MOVING, 0, &w->lock->word, 1) > 0;
+            bool moved = wf_requeue(&w->state, WF_COND_MOVING, 0, &lock->word, 1) > 0;
             moved_any |= moved;
             /* release: as in notify. */
             atomic_store_explicit(&w->state, moved ? WF_COND_REQUEUED : WF_COND_NOTIFIED,
@@ -376,6 +423,12 @@ int weft__cond_notify_all_slow(weft_cond *c)
         old = atomic_exchange_explicit(&w->state, WF_COND_NOTIFIED, memory_order_release);
         if (old == WF_COND_ASLEEP)
             wf_wake(&w->state, 1); /* lost wakeup avoided: state changed first */
+    }
+    if (!guard) {
+        if (moved_any)
+            wf_cond_kick(lock);
+        weft_lock_release(&b->lock);
+        return 0;
     }
     /* release: as in notify; the moves above all happened before the guard can
      * see this, so its PARKED covers every moved sleeper. */
