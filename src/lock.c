@@ -1,7 +1,10 @@
 /* weft_lock slow paths. The word's state table is in include/weft/lock.h.
  *
- * Acquire: spin a bounded number of times while the owner is likely running (no
- * sleeper yet), then sleep on the word with PARKED set. A thread that returns from
+ * Acquire: spin a bounded time while the owner is likely running (no sleeper yet),
+ * then sleep on the word with PARKED set. The spin backs off exponentially between
+ * loads of the word: each load of a spinner pulls the line away from the owner, whose
+ * next acquire then misses, so few loads let the owner run several critical sections
+ * in a row as it would with its rivals asleep, without their sleep and wake. A thread that returns from
  * a sleep takes a free lock as LOCKED|PARKED, because it cannot know whether other
  * sleepers remain (Drepper, "Futexes Are Tricky", mutex 2). After sleeping about
  * WF_FAIR_AFTER_NS a sleeper sets FAIR; the next release then keeps the lock
@@ -18,7 +21,12 @@ extern inline int weft_lock_release(weft_lock *l);
 extern inline bool weft_lock_locked(const weft_lock *l);
 
 enum {
-    WF_SPIN_LIMIT = 100,            /* spins before sleeping: about one short critical section */
+    /* Pauses spent spinning before sleeping: about 20 us on a 2020s x86 (a pause is
+     * 10-40 ns), the cost of a futex sleep and wake, so spinning never costs more
+     * than twice what sleeping would (competitive spinning). BENCHMARKS.md has the
+     * figures that chose it. */
+    WF_SPIN_LIMIT = 1000,
+    WF_SPIN_MAX_PAUSES = 256,       /* the longest pause run between two loads */
     WF_FAIR_AFTER_NS = 1000 * 1000, /* a sleeper this old asks for a handoff */
 };
 
@@ -89,7 +97,7 @@ static int wf_lock_sleep(weft_lock *l, weft_deadline d, bool woken)
 int weft__lock_acquire_slow(weft_lock *l, weft_deadline d)
 {
     /* Spin while the lock is held by a running owner and nobody sleeps yet. */
-    for (int spin = 0; spin < WF_SPIN_LIMIT; spin++) {
+    for (unsigned spent = 0, pauses = 1; spent < WF_SPIN_LIMIT; spent += pauses) {
         uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);
         if (!(old & WEFT_LOCK_LOCKED)) {
             /* acquire: pairs with the release that freed the lock. */
@@ -100,7 +108,10 @@ int weft__lock_acquire_slow(weft_lock *l, weft_deadline d)
         }
         if (old & WEFT_LOCK_PARKED)
             break; /* others already sleep: spinning would only steal from them */
-        wf_cpu_relax();
+        for (unsigned i = 0; i < pauses; i++)
+            wf_cpu_relax();
+        if (pauses < WF_SPIN_MAX_PAUSES)
+            pauses <<= 1;
     }
 
     return wf_lock_sleep(l, d, false);
