@@ -43,7 +43,7 @@ enum { CAPACITY = 1024, BATCH = 32 };
  * burns whole time slices while the thread that would make progress waits). */
 static inline void spin_retry(int *tries)
 {
-    if (++*tries < 128) {
+    if (++*tries < 4096) {
         __builtin_ia32_pause();
     } else {
         *tries = 0;

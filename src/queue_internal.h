@@ -92,7 +92,9 @@ static inline void wf_event_notify(weft__queue_event *e, int n)
 
 /* ---- helpers ------------------------------------------------------------------ */
 enum {
-    WF_QUEUE_SPINS = 128, /* attempts before sleeping, and before yielding to a peer */
+    WF_QUEUE_SPINS = 128, /* attempts before yielding to a peer half way */
+    WF_QUEUE_SPIN_PAUSES = 1000, /* pauses spent before sleeping on empty/full */
+    WF_QUEUE_MAX_BACKOFF = 256,   /* the longest pause run between two attempts */
 };
 
 /* Waiting for a peer that is half way through a put or get: spin, then yield the
