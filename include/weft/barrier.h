@@ -103,7 +103,8 @@ WEFT_API int weft_barrier_reset(weft_barrier *b);
  * EINVAL (b NULL or never set up). */
 WEFT_API int weft_barrier_abort(weft_barrier *b);
 
-/* How many threads must call weft_barrier_wait to complete a cycle (0 for NULL). */
+/* How many threads must call weft_barrier_wait to complete a cycle (0 for NULL).
+ * Never blocks. */
 WEFT_INLINE uint32_t weft_barrier_parties(const weft_barrier *b);
 
 /* How many threads wait in the current cycle (a snapshot; 0 while it is broken

@@ -72,7 +72,8 @@ WEFT_API int64_t weft_now_ns(void);
  * Saturates instead of overflowing. Never blocks. */
 WEFT_API weft_deadline weft_deadline_in(int64_t timeout_ns);
 
-/* Nanoseconds left before `d` (0 once it has passed, INT64_MAX for never). */
+/* Nanoseconds left before `d` (0 once it has passed, INT64_MAX for never). Never
+ * blocks. */
 WEFT_API int64_t weft_deadline_remaining(weft_deadline d);
 
 /* True once `d` has passed. Never true for WEFT_DEADLINE_NEVER. */

@@ -59,7 +59,8 @@ WEFT_API int weft_future_set_running_or_notify_cancel(weft_future *f);
 
 /* Finish a PENDING or RUNNING future with `result` (and error 0) or with `error`
  * (non-zero), waking its waiters and running its done callbacks on this thread
- * before returning. The caller must hold a reference.
+ * before returning. Never blocks (beyond those callbacks). The caller must hold a
+ * reference.
  * Returns 0; EINVAL if f is NULL, error is 0 (set_error), or the future is already
  * done; EPERM if it belongs to a pool. */
 WEFT_API int weft_future_set_result(weft_future *f, void *result);
@@ -94,7 +95,8 @@ WEFT_API bool weft_future_done(const weft_future *f);
 
 /* Call fn(f, arg) once the future is done: at once, on this thread, if it already
  * is; otherwise on the thread that finishes or cancels it. Each added callback runs
- * exactly once, those added before completion in the order they were added.
+ * exactly once, those added before completion in the order they were added. Never
+ * blocks (beyond fn itself when it runs at once).
  * Returns 0; EINVAL if f or fn is NULL; ENOMEM (fn will not be called). */
 WEFT_API int weft_future_add_done_callback(weft_future *f, weft_future_callback fn, void *arg);
 

@@ -81,7 +81,8 @@ WEFT_API int weft_pool_submit_until(weft_pool *p, weft_task_fn fn, void *arg,
  * Returns as weft_pool_submit. */
 WEFT_API int weft_pool_post(weft_pool *p, weft_task_fn fn, void *arg);
 
-/* As weft_pool_post, waiting at most timeout_ns (or until d) for room. */
+/* As weft_pool_post, waiting at most timeout_ns (or until d) for room. Returns as
+ * weft_pool_submit_for / weft_pool_submit_until (EAGAIN, ETIMEDOUT included). */
 WEFT_API int weft_pool_post_for(weft_pool *p, weft_task_fn fn, void *arg, int64_t timeout_ns);
 WEFT_API int weft_pool_post_until(weft_pool *p, weft_task_fn fn, void *arg, weft_deadline d);
 
@@ -110,15 +111,17 @@ WEFT_API int weft_pool_map_until(weft_pool *p, weft_task_fn fn, void *const *arg
 WEFT_API int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures);
 
 /* Shut down (waiting, without cancelling) if not yet done, join every worker and
- * free the pool. Futures handed out stay valid until released.
+ * free the pool. Blocks until every pending task has run and every worker has
+ * ended. Futures handed out stay valid until released.
  * Returns 0; EINVAL if p is NULL; EDEADLK if called by a worker of this pool
  * (nothing changes). */
 WEFT_API int weft_pool_destroy(weft_pool *p);
 
-/* How many workers have been started (a snapshot; at most max_workers). */
+/* How many workers have been started (a snapshot; at most max_workers; 0 for NULL).
+ * Never blocks. */
 WEFT_API size_t weft_pool_worker_count(const weft_pool *p);
 
-/* The pool's max_workers (with the default resolved); 0 for NULL. */
+/* The pool's max_workers (with the default resolved); 0 for NULL. Never blocks. */
 WEFT_API size_t weft_pool_max_workers(const weft_pool *p);
 
 WEFT_END_DECLS

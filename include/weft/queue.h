@@ -134,6 +134,8 @@ WEFT_API int weft_queue_destroy(weft_queue *q);
  * queue full), ETIMEDOUT, ESHUTDOWN, ENOMEM (unbounded kinds out of memory) or EINVAL
  * (q NULL). */
 WEFT_INLINE int weft_queue_put(weft_queue *q, void *item, int64_t timeout_ns);
+/* As weft_queue_put with an absolute deadline: ETIMEDOUT (never EAGAIN) once d has
+ * passed with the queue still full. */
 WEFT_INLINE int weft_queue_put_until(weft_queue *q, void *item, weft_deadline d);
 
 /* Put `item` into a WEFT_PRIORITY queue with priority `prio`: gets return the lowest
@@ -147,6 +149,8 @@ WEFT_API int weft_queue_put_prio_until(weft_queue *q, int64_t prio, void *item, 
  * EAGAIN (timeout 0 and the queue empty), ETIMEDOUT, ESHUTDOWN (shut down and empty, or
  * shut down immediately) or EINVAL (q or item NULL). */
 WEFT_INLINE int weft_queue_get(weft_queue *q, void **item, int64_t timeout_ns);
+/* As weft_queue_get with an absolute deadline: ETIMEDOUT (never EAGAIN) once d has
+ * passed with the queue still empty. */
 WEFT_INLINE int weft_queue_get_until(weft_queue *q, void **item, weft_deadline d);
 
 /* Batches: move up to n items for one synchronization cost, waiting (as put / get do)
@@ -194,11 +198,11 @@ WEFT_API int weft_queue_shutdown(weft_queue *q, bool immediate);
  * weft_queue. */
 typedef struct weft_simplequeue weft_simplequeue;
 
-/* Create one into *q. Returns 0, EINVAL (q NULL) or ENOMEM. */
+/* Create one into *q. Never blocks. Returns 0, EINVAL (q NULL) or ENOMEM. */
 WEFT_API int weft_simplequeue_create(weft_simplequeue **q);
 
-/* Free it, dropping the items left. Returns 0, EINVAL (q NULL) or EBUSY (a getter
- * still sleeps in it; nothing is freed). */
+/* Free it, dropping the items left. Never blocks. Returns 0, EINVAL (q NULL) or
+ * EBUSY (a getter still sleeps in it; nothing is freed). */
 WEFT_API int weft_simplequeue_destroy(weft_simplequeue *q);
 
 /* Put `item` at the tail; never blocks. Returns 0, ENOMEM or EINVAL (q NULL). */
@@ -207,6 +211,7 @@ WEFT_API int weft_simplequeue_put(weft_simplequeue *q, void *item);
 /* Take the oldest item into *item, waiting up to timeout_ns while it is empty.
  * Returns 0, EAGAIN (timeout 0 and empty), ETIMEDOUT or EINVAL (q or item NULL). */
 WEFT_API int weft_simplequeue_get(weft_simplequeue *q, void **item, int64_t timeout_ns);
+/* As weft_simplequeue_get with an absolute deadline (ETIMEDOUT, never EAGAIN). */
 WEFT_API int weft_simplequeue_get_until(weft_simplequeue *q, void **item, weft_deadline d);
 
 /* Snapshots, never blocking: the number of items, and whether it is 0. */

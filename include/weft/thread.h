@@ -73,7 +73,8 @@ WEFT_API int weft_thread_join_until(weft_thread th, weft_deadline d, void **resu
 WEFT_API bool weft_thread_is_alive(weft_thread th);
 
 /* True if the thread was started as a daemon; foreign threads are daemons (as
- * Python's dummy threads are), the main thread is not. False for NULL. */
+ * Python's dummy threads are), the main thread is not. False for NULL. Never
+ * blocks. */
 WEFT_API bool weft_thread_daemon(weft_thread th);
 
 /* Copy the thread's name, NUL-terminated, into buf (size bytes). Default names:
@@ -85,7 +86,8 @@ WEFT_API int weft_thread_name(weft_thread th, char *buf, size_t size);
 
 /* Rename the thread (the name is copied). If th is the calling thread, its OS name
  * changes too (cut as in weft_thread_opts.name); the OS name of another thread is
- * left as it was, since that thread may be exiting meanwhile.
+ * left as it was, since that thread may be exiting meanwhile. Never blocks for long
+ * (it takes the per-thread name lock).
  * Returns 0; EINVAL if th or name is NULL; ENOMEM (the name is unchanged). */
 WEFT_API int weft_thread_set_name(weft_thread th, const char *name);
 
@@ -100,10 +102,13 @@ WEFT_API int64_t weft_thread_native_id(weft_thread th);
 
 /* The calling thread's handle (borrowed: do not release it). Works on any thread;
  * a thread weft did not start gets a descriptor on its first call, freed when it
- * exits. NULL only if that first call finds no memory. */
+ * exits. NULL only if that first call finds no memory. Never blocks for long (a
+ * first call takes the thread registry's lock; later ones are one TLS load). */
 WEFT_API weft_thread weft_thread_current(void);
 
-/* The main thread's handle (borrowed): the thread that loaded the library. */
+/* The main thread's handle (borrowed): the thread that loaded the library. NULL
+ * only if the library found no memory when it was loaded. Never blocks (beyond the
+ * library's one-time setup). */
 WEFT_API weft_thread weft_thread_main(void);
 
 /* How many threads are live: started and not yet finished weft threads, the main
