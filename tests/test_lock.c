@@ -28,6 +28,18 @@ static void acquire_release(void)
     CHECK_EQ(weft_lock_release(&l), 0);
 }
 
+static void null_is_einval(void)
+{
+    weft_lock *none = NULL;
+    CHECK_EQ(weft_lock_acquire(none), EINVAL);
+    CHECK_EQ(weft_lock_acquire_for(none, WEFT_MS(1)), EINVAL);
+    CHECK_EQ(weft_lock_acquire_for(none, 0), EINVAL);
+    CHECK_EQ(weft_lock_acquire_until(none, weft_deadline_in(WEFT_MS(1))), EINVAL);
+    CHECK(!weft_lock_try_acquire(none));
+    CHECK_EQ(weft_lock_release(none), EINVAL);
+    CHECK(!weft_lock_locked(none));
+}
+
 static void release_unlocked_is_eperm(void)
 {
     weft_lock l = WEFT_LOCK_INIT;
@@ -146,6 +158,6 @@ static void fairness_handoff(void)
     }
 }
 
-TEST_MAIN(TEST(layout_and_zero_init), TEST(acquire_release), TEST(release_unlocked_is_eperm),
+TEST_MAIN(TEST(layout_and_zero_init), TEST(acquire_release), TEST(null_is_einval), TEST(release_unlocked_is_eperm),
           TEST(any_thread_may_release), TEST(timeout_while_held), TEST(sleeper_is_woken),
           TEST(fairness_handoff))

@@ -42,31 +42,34 @@ typedef struct weft_lock {
 WEFT_API int weft__lock_acquire_slow(weft_lock *l, weft_deadline d);
 WEFT_API int weft__lock_release_slow(weft_lock *l);
 
-/* Acquire the lock, blocking until it is free; returns 0. */
+/* Acquire the lock, blocking until it is free; returns 0 (EINVAL if l is NULL). */
 WEFT_INLINE int weft_lock_acquire(weft_lock *l);
 
-/* Acquire without blocking: true if the lock was free and is now ours. */
+/* Acquire without blocking: true if the lock was free and is now ours (false for
+ * NULL). */
 WEFT_INLINE bool weft_lock_try_acquire(weft_lock *l);
 
 /* Acquire, blocking at most timeout_ns (WEFT_FOREVER: no limit; 0: a try).
- * Returns 0, or ETIMEDOUT once the timeout has passed with the lock still held
- * elsewhere. */
+ * Returns 0, ETIMEDOUT once the timeout has passed with the lock still held
+ * elsewhere, or EINVAL if l is NULL. */
 WEFT_INLINE int weft_lock_acquire_for(weft_lock *l, int64_t timeout_ns);
 
 /* As weft_lock_acquire_for with an absolute deadline (see weft_deadline_in). */
 WEFT_INLINE int weft_lock_acquire_until(weft_lock *l, weft_deadline d);
 
-/* Release the lock; never blocks. Returns 0, or EPERM if it was not locked
- * (nothing changes). Wakes one sleeper, if any. */
+/* Release the lock; never blocks. Returns 0, EPERM if it was not locked (nothing
+ * changes) or EINVAL if l is NULL. Wakes one sleeper, if any. */
 WEFT_INLINE int weft_lock_release(weft_lock *l);
 
-/* True while the lock is held (a snapshot). Never blocks. */
+/* True while the lock is held (a snapshot; false for NULL). Never blocks. */
 WEFT_INLINE bool weft_lock_locked(const weft_lock *l);
 
 #ifdef WEFT_HAVE_INLINE
 WEFT_INLINE bool weft_lock_try_acquire(weft_lock *l)
 {
     uint32_t unlocked = 0;
+    if (__builtin_expect(l == NULL, 0))
+        return false;
     /* acquire: the critical section must see what the last owner wrote. */
     return atomic_compare_exchange_strong_explicit(
         &l->word, &unlocked, WEFT_LOCK_LOCKED, memory_order_acquire, memory_order_relaxed);
@@ -76,6 +79,8 @@ WEFT_INLINE int weft_lock_acquire(weft_lock *l)
 {
     if (__builtin_expect(weft_lock_try_acquire(l), 1))
         return 0;
+    if (l == NULL)
+        return EINVAL;
     return weft__lock_acquire_slow(l, WEFT_DEADLINE_NEVER);
 }
 
@@ -83,6 +88,8 @@ WEFT_INLINE int weft_lock_acquire_until(weft_lock *l, weft_deadline d)
 {
     if (__builtin_expect(weft_lock_try_acquire(l), 1))
         return 0;
+    if (l == NULL)
+        return EINVAL;
     return weft__lock_acquire_slow(l, d);
 }
 
@@ -90,6 +97,8 @@ WEFT_INLINE int weft_lock_acquire_for(weft_lock *l, int64_t timeout_ns)
 {
     if (__builtin_expect(weft_lock_try_acquire(l), 1))
         return 0;
+    if (l == NULL)
+        return EINVAL;
     if (timeout_ns == 0)
         return ETIMEDOUT;
     return weft__lock_acquire_slow(l, weft_deadline_in(timeout_ns));
@@ -98,6 +107,8 @@ WEFT_INLINE int weft_lock_acquire_for(weft_lock *l, int64_t timeout_ns)
 WEFT_INLINE int weft_lock_release(weft_lock *l)
 {
     uint32_t locked = WEFT_LOCK_LOCKED;
+    if (__builtin_expect(l == NULL, 0))
+        return EINVAL;
     /* release: publishes the critical section to the next owner. Any other bit set
      * (a sleeper, a starving sleeper) takes the slow path. */
     if (__builtin_expect(atomic_compare_exchange_strong_explicit(
@@ -110,7 +121,7 @@ WEFT_INLINE int weft_lock_release(weft_lock *l)
 WEFT_INLINE bool weft_lock_locked(const weft_lock *l)
 {
     /* relaxed: a snapshot that orders nothing. */
-    return (atomic_load_explicit(&l->word, memory_order_relaxed) & WEFT_LOCK_LOCKED) != 0;
+    return l != NULL && (atomic_load_explicit(&l->word, memory_order_relaxed) & WEFT_LOCK_LOCKED) != 0;
 }
 #endif
 
