@@ -315,8 +315,9 @@ static int wf_inject_push(struct weft_pool *p, weft_future *f)
     }
 }
 
-/* Under inject_lock: the oldest task, or NULL. *busy is set when its producer has
- * claimed the position but not yet written the slot (not empty, only not ready).
+/* Under inject_lock: the oldest task, or NULL. *busy (busy non-NULL) is set when its
+ * producer has claimed the position but not yet written the slot (not empty, only
+ * not ready); a worker's take passes NULL, as it retries anyway.
  * The tail is read only when the slot is empty: every push writes the tail's line,
  * and a consumer reading it at each take would pull it away from the producers. */
 static weft_future *wf_inject_pop(struct weft_pool *p, bool *busy)
@@ -329,7 +330,7 @@ static weft_future *wf_inject_pop(struct weft_pool *p, bool *busy)
     weft_future *f = atomic_load_explicit(&seg->slots[slot], memory_order_acquire);
     if (!f) {
         /* relaxed: only whether the position is claimed (the slot carries the task). */
-        if (pos != atomic_load_explicit(&p->inject_tail, memory_order_relaxed))
+        if (busy && pos != atomic_load_explicit(&p->inject_tail, memory_order_relaxed))
             *busy = true;
         return NULL;
     }
@@ -363,8 +364,7 @@ static weft_future *wf_inject_take(struct wf_worker *w)
     struct weft_pool *p = w->pool;
     if (!weft_lock_try_acquire(&p->inject_lock))
         return NULL; /* another worker is taking: steal from it instead */
-    bool busy = false;
-    weft_future *first = wf_inject_pop(p, &busy);
+    weft_future *first = wf_inject_pop(p, NULL);
     weft_future *batch[WF_BATCH - 1];
     int n = 0;
     if (first) {
@@ -374,7 +374,7 @@ static weft_future *wf_inject_take(struct wf_worker *w)
         int64_t room = WF_DEQUE_SIZE - (atomic_load_explicit(&w->deque.bottom, memory_order_relaxed) -
                                         atomic_load_explicit(&w->deque.top, memory_order_acquire));
         while (n < WF_BATCH - 1 && n < room) {
-            weft_future *f = wf_inject_pop(p, &busy);
+            weft_future *f = wf_inject_pop(p, NULL);
             if (!f)
                 break;
             __builtin_prefetch(f, 1); /* the misses of the batch overlap */
