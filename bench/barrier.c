@@ -38,6 +38,6 @@ static void barrier_cycle_pthread(wf_bench_state *s)
         pthread_barrier_destroy(&posix_b);
 }
 
-WF_BENCH(barrier_cycle_weft, "barrier/cycle/weft", .threads = {2, 8}, .headline = true,
+WF_BENCH(barrier_cycle_weft, "barrier/cycle/weft", .threads = {2, 8},
          .target_peer = "pthread", .target = 0.8);
 WF_BENCH(barrier_cycle_pthread, "barrier/cycle/pthread", .threads = {2, 8});

@@ -194,7 +194,7 @@ COND_BODIES(c11, mtx_t, cnd_t, c11_init, c11_fini, mtx_lock, mtx_unlock, cnd_wai
             cnd_broadcast)
 
 /* ---- registration (weft first: the report's column order) ----------------------------- */
-WF_BENCH(cond_pingpong_weft, "cond/pingpong/weft", .headline = true, .target_peer = "pthread",
+WF_BENCH(cond_pingpong_weft, "cond/pingpong/weft", .target_peer = "pthread",
          .target = 0.7);
 WF_BENCH(cond_pingpong_pthread, "cond/pingpong/pthread");
 WF_BENCH(cond_pingpong_c11, "cond/pingpong/c11");

@@ -73,7 +73,7 @@ static void get_thread_local(wf_bench_state *s)
     }
 }
 
-WF_BENCH(get_weft, "local/get/weft", .headline = true, .target_peer = "pthread", .target = 1.0);
+WF_BENCH(get_weft, "local/get/weft", .target_peer = "pthread", .target = 1.0);
 WF_BENCH(get_pthread, "local/get/pthread");
 WF_BENCH(get_c11, "local/get/c11");
 WF_BENCH(get_thread_local, "local/get/c11-thread_local");

@@ -266,7 +266,7 @@ static void event_weft(wf_bench_state *s) { pingpong_run(s, &weft_event_ops, wef
 static void event_naive(wf_bench_state *s) { pingpong_run(s, &naive_event_ops, naive_sides); }
 static void event_c11(wf_bench_state *s) { pingpong_run(s, &c11_event_ops, c11_sides); }
 
-WF_BENCH(sem_weft, "sem/pingpong/weft", .headline = true, .target_peer = "naive",
+WF_BENCH(sem_weft, "sem/pingpong/weft", .target_peer = "naive",
          .target = 0.5);
 WF_BENCH(sem_pthread, "sem/pingpong/pthread");
 WF_BENCH(sem_naive, "sem/pingpong/naive");

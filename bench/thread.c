@@ -90,7 +90,7 @@ static void start_join_timed_pthread(wf_bench_state *s)
     }
 }
 
-WF_BENCH(start_join_weft, "thread/start_join/weft", .headline = true, .target_peer = "pthread",
+WF_BENCH(start_join_weft, "thread/start_join/weft", .target_peer = "pthread",
          .target = 1.1);
 WF_BENCH(start_join_pthread, "thread/start_join/pthread");
 WF_BENCH(start_join_c11, "thread/start_join/c11");
