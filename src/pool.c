@@ -10,8 +10,10 @@
  *  - the injection queue takes every other submit: an unbounded queue of task
  *    pointers in linked segments of WF_SEG_SLOTS (crossbeam's SegQueue: a producer
  *    claims a position with a CAS on the tail, then writes its slot), drained by one
- *    worker at a time, under inject_lock, in batches that go to the taker's deque,
- *    where others steal them. A linked list of the tasks themselves would cost the
+ *    worker at a time, under the queue's lock, in batches that go to the taker's
+ *    deque, where others steal them. It is sharded WF_INJECT_SHARDS ways, each
+ *    submitting thread pushing to one shard (FIFO per submitter): several
+ *    submitters do not contend on one tail line. A linked list of the tasks themselves would cost the
  *    consumer one dependent cache miss per task (each task written by another
  *    core); slots are read in order, and the tasks of a batch are prefetched so
  *    their misses overlap.
@@ -58,6 +60,7 @@ enum {
     WF_MAX_WORKERS = 65535,
     WF_MAX_PENDING = 1u << 30, /* larger bounds are as good as none */
     WF_BACKLOG = 1 << 14,      /* queued tasks past which a producer yields its core */
+    WF_INJECT_SHARDS = 4,      /* injection queue shards; a power of two */
 };
 
 /* `closed` bits: once set, never cleared. */
@@ -102,6 +105,19 @@ struct wf_worker {
     struct wf_worker *idle_next;
 };
 
+/* One shard of the injection queue: producers claim positions at the tail; one
+ * consumer at a time takes them at the head, under the shard's lock. Position i is
+ * slot i % WF_LAP of segment i / WF_LAP; a tail at slot WF_SEG_SLOTS means the
+ * producer that took a segment's last slot is installing the next segment. */
+struct wf_inject {
+    _Atomic uint64_t tail __attribute__((aligned(64)));
+    _Atomic(struct wf_seg *) tail_seg; /* the segment of the tail's lap */
+    _Atomic uint64_t head __attribute__((aligned(64))); /* written under the lock */
+    struct wf_seg *head_seg;                            /* under lock */
+    weft_lock lock;
+    _Atomic(struct wf_seg *) spare_seg; /* one used segment kept for the next lap */
+};
+
 struct weft_pool {
     /* Set at creation, read-only after. */
     uint32_t max_workers;
@@ -115,16 +131,10 @@ struct weft_pool {
     _Atomic uint32_t closed __attribute__((aligned(64)));
     _Atomic uint32_t n_workers; /* published with release after workers[n] is set */
 
-    /* Injection queue: producers claim positions at the tail; one consumer at a
-     * time takes them at the head, under inject_lock. Position i is slot i % WF_LAP
-     * of segment i / WF_LAP; a tail at slot WF_SEG_SLOTS means the producer that
-     * took a segment's last slot is installing the next segment. */
-    _Atomic uint64_t inject_tail __attribute__((aligned(64)));
-    _Atomic(struct wf_seg *) inject_tail_seg; /* the segment of the tail's lap */
-    _Atomic uint64_t inject_head __attribute__((aligned(64))); /* written under the lock */
-    struct wf_seg *inject_head_seg;                            /* under inject_lock */
-    weft_lock inject_lock;
-    _Atomic(struct wf_seg *) spare_seg; /* one used segment kept for the next lap */
+    /* The injection queue, in shards: a submitting thread always pushes to the same
+     * one (wf_inject_shard), so submitters on different cores do not fight over
+     * one tail; workers take from every shard. */
+    struct wf_inject inject[WF_INJECT_SHARDS];
 
     /* Idle workers. */
     _Atomic uint32_t n_searching __attribute__((aligned(64)));
@@ -249,10 +259,10 @@ static bool wf_deque_nonempty(struct wf_deque *q)
 /* ---- the injection queue -------------------------------------------------------------- */
 
 /* A cleared segment: the spare one, or a new one. */
-static struct wf_seg *wf_seg_new(struct weft_pool *p)
+static struct wf_seg *wf_seg_new(struct wf_inject *q)
 {
     /* acquire: the consumer that parked it there is done with it. */
-    struct wf_seg *seg = atomic_exchange_explicit(&p->spare_seg, NULL, memory_order_acquire);
+    struct wf_seg *seg = atomic_exchange_explicit(&q->spare_seg, NULL, memory_order_acquire);
     if (!seg && !(seg = aligned_alloc(64, sizeof *seg)))
         return NULL;
     for (int i = 0; i < WF_SEG_SLOTS; i++)
@@ -261,88 +271,101 @@ static struct wf_seg *wf_seg_new(struct weft_pool *p)
     return seg;
 }
 
-static void wf_seg_recycle(struct weft_pool *p, struct wf_seg *seg)
+static void wf_seg_recycle(struct wf_inject *q, struct wf_seg *seg)
 {
     /* acq_rel: hands seg over to the next wf_seg_new (release) and takes over the
      * one it replaces (acquire) to free it. */
-    free(atomic_exchange_explicit(&p->spare_seg, seg, memory_order_acq_rel));
+    free(atomic_exchange_explicit(&q->spare_seg, seg, memory_order_acq_rel));
 }
 
 /* Append a task; ENOMEM only if a new segment was needed and none could be made. */
-static int wf_inject_push(struct weft_pool *p, weft_future *f)
+/* The shard the calling thread pushes to: threads take shards in turn, at their
+ * first submit, so up to WF_INJECT_SHARDS submitters each have their own tail. */
+static struct wf_inject *wf_inject_shard(struct weft_pool *p)
+{
+    static _Atomic uint32_t next_shard;
+    static _Thread_local uint32_t shard_plus_one; /* 0: not chosen yet */
+    if (!shard_plus_one)
+        /* relaxed: only a spread of numbers. */
+        shard_plus_one = atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) %
+                             WF_INJECT_SHARDS + 1;
+    return &p->inject[shard_plus_one - 1];
+}
+
+static int wf_inject_push(struct wf_inject *q, weft_future *f)
 {
     struct wf_seg *fresh = NULL;
     for (;;) {
         /* acquire: pairs with the release store of a new lap's position (below), so
          * tail_seg is that lap's segment, or a later one (then the CAS fails). */
-        uint64_t pos = atomic_load_explicit(&p->inject_tail, memory_order_acquire);
+        uint64_t pos = atomic_load_explicit(&q->tail, memory_order_acquire);
         uint32_t slot = (uint32_t)(pos % WF_LAP);
         if (slot == WF_SEG_SLOTS) { /* the next segment is being installed */
             wf_cpu_relax();
             continue;
         }
-        struct wf_seg *seg = atomic_load_explicit(&p->inject_tail_seg, memory_order_acquire);
+        struct wf_seg *seg = atomic_load_explicit(&q->tail_seg, memory_order_acquire);
         if (slot == WF_SEG_SLOTS - 1 && !fresh) {
             /* We may take the last slot: have the next segment ready first. */
-            if (!(fresh = wf_seg_new(p)))
+            if (!(fresh = wf_seg_new(q)))
                 return ENOMEM;
             continue;
         }
         /* seq_cst: claims position pos; the first half of the submit Dekker
          * (wf_pool_notify reads next) and of the submit/shutdown one. */
-        if (!atomic_compare_exchange_weak_explicit(&p->inject_tail, &pos, pos + 1,
+        if (!atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1,
                                                    memory_order_seq_cst, memory_order_relaxed))
             continue;
         if (slot == WF_SEG_SLOTS - 1) {
             /* release (all three): the consumer reaches `fresh` through seg->next
              * after our slot below; producers of the next lap through the tail. */
             atomic_store_explicit(&seg->next, fresh, memory_order_release);
-            atomic_store_explicit(&p->inject_tail_seg, fresh, memory_order_release);
-            atomic_store_explicit(&p->inject_tail, pos + 2, memory_order_release);
+            atomic_store_explicit(&q->tail_seg, fresh, memory_order_release);
+            atomic_store_explicit(&q->tail, pos + 2, memory_order_release);
             fresh = NULL;
         }
         /* release: the consumer's acquire load of the slot sees the task. */
         atomic_store_explicit(&seg->slots[slot], f, memory_order_release);
         if (fresh)
-            wf_seg_recycle(p, fresh);
+            wf_seg_recycle(q, fresh);
         /* Producers that outrun the workers only grow the queue (and the heap): past
          * WF_BACKLOG, give the core to a worker now and then. Looked at once a lap
          * (relaxed: a hint), so a push does not pull the head's line each time. */
         if (slot == 0 &&
-            pos - atomic_load_explicit(&p->inject_head, memory_order_relaxed) > WF_BACKLOG)
+            pos - atomic_load_explicit(&q->head, memory_order_relaxed) > WF_BACKLOG)
             sched_yield();
         return 0;
     }
 }
 
-/* Under inject_lock: the oldest task, or NULL. *busy (busy non-NULL) is set when its
+/* Under q->lock: the oldest task, or NULL. *busy (busy non-NULL) is set when its
  * producer has claimed the position but not yet written the slot (not empty, only
  * not ready); a worker's take passes NULL, as it retries anyway.
  * The tail is read only when the slot is empty: every push writes the tail's line,
  * and a consumer reading it at each take would pull it away from the producers. */
-static weft_future *wf_inject_pop(struct weft_pool *p, bool *busy)
+static weft_future *wf_inject_pop(struct wf_inject *q, bool *busy)
 {
     /* relaxed: the head is ours under the lock. */
-    uint64_t pos = atomic_load_explicit(&p->inject_head, memory_order_relaxed);
+    uint64_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
     uint32_t slot = (uint32_t)(pos % WF_LAP);
-    struct wf_seg *seg = p->inject_head_seg;
+    struct wf_seg *seg = q->head_seg;
     /* acquire: pairs with the producer's release store of the slot. */
     weft_future *f = atomic_load_explicit(&seg->slots[slot], memory_order_acquire);
     if (!f) {
         /* relaxed: only whether the position is claimed (the slot carries the task). */
-        if (busy && pos != atomic_load_explicit(&p->inject_tail, memory_order_relaxed))
+        if (busy && pos != atomic_load_explicit(&q->tail, memory_order_relaxed))
             *busy = true;
         return NULL;
     }
     if (slot == WF_SEG_SLOTS - 1) {
         /* acquire (through the slot above): written before that slot. */
-        p->inject_head_seg = atomic_load_explicit(&seg->next, memory_order_relaxed);
+        q->head_seg = atomic_load_explicit(&seg->next, memory_order_relaxed);
         /* relaxed: readers outside the lock only compare it with the tail, and a
          * stale head only makes the queue look non-empty. */
-        atomic_store_explicit(&p->inject_head, pos + 2, memory_order_relaxed);
-        wf_seg_recycle(p, seg); /* every slot of it was written and taken */
+        atomic_store_explicit(&q->head, pos + 2, memory_order_relaxed);
+        wf_seg_recycle(q, seg); /* every slot of it was written and taken */
     } else {
-        atomic_store_explicit(&p->inject_head, pos + 1, memory_order_relaxed); /* as above */
+        atomic_store_explicit(&q->head, pos + 1, memory_order_relaxed); /* as above */
     }
     return f;
 }
@@ -353,18 +376,22 @@ static bool wf_inject_nonempty(struct weft_pool *p)
      * position counts even before its slot is written). relaxed for the head: a
      * stale (smaller) one only makes the queue look non-empty, and one read after
      * the tail may have moved past it, which also reads non-empty. */
-    uint64_t tail = atomic_load_explicit(&p->inject_tail, memory_order_seq_cst);
-    return tail != atomic_load_explicit(&p->inject_head, memory_order_relaxed);
+    for (int i = 0; i < WF_INJECT_SHARDS; i++) {
+        struct wf_inject *q = &p->inject[i];
+        uint64_t tail = atomic_load_explicit(&q->tail, memory_order_seq_cst);
+        if (tail != atomic_load_explicit(&q->head, memory_order_relaxed))
+            return true;
+    }
+    return false;
 }
 
-/* Takes the oldest task of the injection queue for worker w, and moves up to
- * WF_BATCH - 1 more into w's deque (oldest taken first by w). */
-static weft_future *wf_inject_take(struct wf_worker *w)
+/* Takes the oldest task of shard q for worker w, and moves up to WF_BATCH - 1 more
+ * into w's deque (oldest taken first by w). */
+static weft_future *wf_inject_take_from(struct wf_worker *w, struct wf_inject *q)
 {
-    struct weft_pool *p = w->pool;
-    if (!weft_lock_try_acquire(&p->inject_lock))
+    if (!weft_lock_try_acquire(&q->lock))
         return NULL; /* another worker is taking: steal from it instead */
-    weft_future *first = wf_inject_pop(p, NULL);
+    weft_future *first = wf_inject_pop(q, NULL);
     weft_future *batch[WF_BATCH - 1];
     int n = 0;
     if (first) {
@@ -374,17 +401,30 @@ static weft_future *wf_inject_take(struct wf_worker *w)
         int64_t room = WF_DEQUE_SIZE - (atomic_load_explicit(&w->deque.bottom, memory_order_relaxed) -
                                         atomic_load_explicit(&w->deque.top, memory_order_acquire));
         while (n < WF_BATCH - 1 && n < room) {
-            weft_future *f = wf_inject_pop(p, NULL);
+            weft_future *f = wf_inject_pop(q, NULL);
             if (!f)
                 break;
             __builtin_prefetch(f, 1); /* the misses of the batch overlap */
             batch[n++] = f;
         }
     }
-    weft_lock_release(&p->inject_lock);
+    weft_lock_release(&q->lock);
     if (n > 0)
         wf_deque_push_batch(&w->deque, batch, n);
     return first;
+}
+
+/* Takes from the shards in turn, starting at one of w's own so that the workers
+ * spread over them. */
+static weft_future *wf_inject_take(struct wf_worker *w)
+{
+    for (uint32_t i = 0; i < WF_INJECT_SHARDS; i++) {
+        weft_future *f =
+            wf_inject_take_from(w, &w->pool->inject[(w->index + i) % WF_INJECT_SHARDS]);
+        if (f)
+            return f;
+    }
+    return NULL;
 }
 
 /* ---- finding work ------------------------------------------------------------------ */
@@ -682,10 +722,12 @@ static void wf_maybe_idle(struct wf_worker *w)
     if (n >= p->max_workers)
         return;
     if (atomic_load_explicit(&w->deque.bottom, memory_order_relaxed) >
-            atomic_load_explicit(&w->deque.top, memory_order_relaxed) ||
-        atomic_load_explicit(&p->inject_tail, memory_order_relaxed) !=
-            atomic_load_explicit(&p->inject_head, memory_order_relaxed))
+        atomic_load_explicit(&w->deque.top, memory_order_relaxed))
         return;
+    for (int i = 0; i < WF_INJECT_SHARDS; i++)
+        if (atomic_load_explicit(&p->inject[i].tail, memory_order_relaxed) !=
+            atomic_load_explicit(&p->inject[i].head, memory_order_relaxed))
+            return;
     if (atomic_load_explicit(&p->idle_tokens, memory_order_relaxed) < n)
         atomic_fetch_add_explicit(&p->idle_tokens, 1, memory_order_relaxed);
 }
@@ -949,19 +991,24 @@ int weft_pool_create(weft_pool **pp, const weft_pool_options *opts)
     }
     atomic_init(&p->closed, 0);
     atomic_init(&p->n_workers, 0);
-    atomic_init(&p->spare_seg, NULL);
-    struct wf_seg *seg = wf_seg_new(p);
-    if (!seg) {
-        free(p->prefix);
-        free(p->workers);
-        free(p);
-        return ENOMEM;
+    for (int i = 0; i < WF_INJECT_SHARDS; i++) {
+        struct wf_inject *q = &p->inject[i];
+        atomic_init(&q->spare_seg, NULL);
+        struct wf_seg *seg = wf_seg_new(q);
+        if (!seg) {
+            while (i-- > 0)
+                free(p->inject[i].head_seg);
+            free(p->prefix);
+            free(p->workers);
+            free(p);
+            return ENOMEM;
+        }
+        atomic_init(&q->tail, 0);
+        atomic_init(&q->tail_seg, seg);
+        atomic_init(&q->head, 0);
+        q->head_seg = seg;
+        atomic_init(&q->lock.word, 0);
     }
-    atomic_init(&p->inject_tail, 0);
-    atomic_init(&p->inject_tail_seg, seg);
-    atomic_init(&p->inject_head, 0);
-    p->inject_head_seg = seg;
-    atomic_init(&p->inject_lock.word, 0);
     atomic_init(&p->n_searching, 0);
     atomic_init(&p->n_parked, 0);
     atomic_init(&p->idle_tokens, 0);
@@ -1013,7 +1060,7 @@ static int wf_pool_push(weft_pool *p, weft_task_fn fn, void *arg, weft_future **
         wf_pool_notify(p);
         return 0; /* we look at our own deque before we leave */
     }
-    if (wf_inject_push(p, f) != 0) {
+    if (wf_inject_push(wf_inject_shard(p), f) != 0) {
         if (fut) {
             *fut = NULL;
             weft_future_release(f);
@@ -1123,21 +1170,24 @@ int weft_pool_map(weft_pool *p, weft_task_fn fn, void *const *args, size_t n, vo
  * `closed` before each claim). */
 static void wf_pool_drain(struct weft_pool *p, enum wf_drain how)
 {
-    for (;;) {
-        weft_lock_acquire(&p->inject_lock);
-        bool busy = false;
-        weft_future *f = wf_inject_pop(p, &busy);
-        weft_lock_release(&p->inject_lock); /* not held while a task runs */
-        if (f) {
-            if (how == WF_DRAIN_RUN)
-                wf_run_task(p, NULL, f);
-            else
-                wf_discard(p, f, how == WF_DRAIN_FAIL);
-            continue;
+    for (int i = 0; i < WF_INJECT_SHARDS; i++) {
+        struct wf_inject *q = &p->inject[i];
+        for (;;) {
+            weft_lock_acquire(&q->lock);
+            bool busy = false;
+            weft_future *f = wf_inject_pop(q, &busy);
+            weft_lock_release(&q->lock); /* not held while a task runs */
+            if (f) {
+                if (how == WF_DRAIN_RUN)
+                    wf_run_task(p, NULL, f);
+                else
+                    wf_discard(p, f, how == WF_DRAIN_FAIL);
+                continue;
+            }
+            if (!busy)
+                break;
+            sched_yield(); /* a producer between its claim and its slot */
         }
-        if (!busy)
-            break;
-        sched_yield(); /* a producer between its swap and its link */
     }
     /* acquire: as in wf_steal_any. */
     uint32_t n = atomic_load_explicit(&p->n_workers, memory_order_acquire);
@@ -1206,11 +1256,13 @@ int weft_pool_destroy(weft_pool *p)
         weft_thread_release(p->workers[i]->thread);
         free(p->workers[i]);
     }
-    for (struct wf_seg *seg = p->inject_head_seg, *next; seg; seg = next) {
-        next = atomic_load_explicit(&seg->next, memory_order_relaxed); /* all joined */
-        free(seg);
+    for (int i = 0; i < WF_INJECT_SHARDS; i++) {
+        for (struct wf_seg *seg = p->inject[i].head_seg, *next; seg; seg = next) {
+            next = atomic_load_explicit(&seg->next, memory_order_relaxed); /* all joined */
+            free(seg);
+        }
+        free(atomic_load_explicit(&p->inject[i].spare_seg, memory_order_relaxed));
     }
-    free(atomic_load_explicit(&p->spare_seg, memory_order_relaxed));
     free(p->workers);
     free(p->prefix);
     free(p);
