@@ -53,6 +53,20 @@ static inline void wf_cpu_relax(void)
 #endif
 }
 
+/* One step of exponential backoff in a spin loop: *pauses pauses, then *pauses
+ * doubles up to `max`; returns the pauses spent. A spinner that loads a contended
+ * word only between ever longer pause runs leaves its cache line to the thread
+ * making progress (the owner, the peer filling a queue). */
+static inline unsigned wf_backoff(unsigned *pauses, unsigned max)
+{
+    unsigned n = *pauses;
+    for (unsigned i = 0; i < n; i++)
+        wf_cpu_relax();
+    if (n < max)
+        *pauses = n << 1;
+    return n;
+}
+
 #define WF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WF_UNLIKELY(x) __builtin_expect(!!(x), 0)
 

@@ -97,21 +97,20 @@ static int wf_lock_sleep(weft_lock *l, weft_deadline d, bool woken)
 int weft__lock_acquire_slow(weft_lock *l, weft_deadline d)
 {
     /* Spin while the lock is held by a running owner and nobody sleeps yet. */
-    for (unsigned spent = 0, pauses = 1; spent < WF_SPIN_LIMIT; spent += pauses) {
+    unsigned pauses = 1;
+    for (unsigned spent = 0; spent < WF_SPIN_LIMIT;) {
         uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);
         if (!(old & WEFT_LOCK_LOCKED)) {
             /* acquire: pairs with the release that freed the lock. */
             if (atomic_compare_exchange_weak_explicit(&l->word, &old, old | WEFT_LOCK_LOCKED,
                                                       memory_order_acquire, memory_order_relaxed))
                 return 0;
+            spent++; /* lost the race: counts, so the spin stays bounded */
             continue;
         }
         if (old & WEFT_LOCK_PARKED)
             break; /* others already sleep: spinning would only steal from them */
-        for (unsigned i = 0; i < pauses; i++)
-            wf_cpu_relax();
-        if (pauses < WF_SPIN_MAX_PAUSES)
-            pauses <<= 1;
+        spent += wf_backoff(&pauses, WF_SPIN_MAX_PAUSES);
     }
 
     return wf_lock_sleep(l, d, false);

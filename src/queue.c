@@ -136,10 +136,7 @@ ssize_t wf_queue_block(weft_queue *q, wf_queue_attempt *attempt, wf_queue_op *op
          * it moves a run of items before we look again (one miss per run, not one
          * per item); about 20 us in all, a futex sleep and wake's cost. */
         if (spins < WF_QUEUE_SPIN_PAUSES) {
-            unsigned pauses = backoff < WF_QUEUE_MAX_BACKOFF ? (backoff <<= 1) : backoff;
-            for (unsigned i = 0; i < pauses; i++)
-                wf_cpu_relax();
-            spins += pauses;
+            spins += wf_backoff(&backoff, WF_QUEUE_MAX_BACKOFF);
             continue;
         }
         wf_waiter w;
