@@ -21,10 +21,11 @@ extern inline int weft_lock_release(weft_lock *l);
 extern inline bool weft_lock_locked(const weft_lock *l);
 
 enum {
-    /* Pauses spent spinning before sleeping: about 20 us on a 2020s x86 (a pause is
-     * 10-40 ns), the cost of a futex sleep and wake, so spinning never costs more
-     * than twice what sleeping would (competitive spinning). BENCHMARKS.md has the
-     * figures that chose it. */
+    /* Pauses spent spinning before sleeping: 10-40 us on a 2020s x86 (a pause is
+     * 10-40 ns; 18.7 ns on the AMD EPYC of BENCHMARKS.md), about what a futex sleep
+     * and wake cost on a virtual machine, so spinning costs at most about twice what
+     * sleeping would (competitive spinning). BENCHMARKS.md has the figures that
+     * chose it. */
     WF_SPIN_LIMIT = 1000,
     WF_SPIN_MAX_PAUSES = 256,       /* the longest pause run between two loads */
     WF_FAIR_AFTER_NS = 1000 * 1000, /* a sleeper this old asks for a handoff */
