@@ -11,12 +11,12 @@
  *    pointers in linked segments of WF_SEG_SLOTS (crossbeam's SegQueue: a producer
  *    claims a position with a CAS on the tail, then writes its slot), drained by one
  *    worker at a time, under the queue's lock, in batches that go to the taker's
- *    deque, where others steal them. It is sharded WF_INJECT_SHARDS ways, each
- *    submitting thread pushing to one shard (FIFO per submitter): several
- *    submitters do not contend on one tail line. A linked list of the tasks themselves would cost the
- *    consumer one dependent cache miss per task (each task written by another
- *    core); slots are read in order, and the tasks of a batch are prefetched so
- *    their misses overlap.
+ *    deque, where others steal them. A linked list of the tasks themselves would
+ *    cost the consumer one dependent cache miss per task (each task written by
+ *    another core); slots are read in order, and the tasks of a batch are
+ *    prefetched so their misses overlap. The queue is sharded WF_INJECT_SHARDS
+ *    ways, each submitting thread pushing to one shard (FIFO per submitter), so
+ *    that several submitters do not contend on one tail line.
  *
  * Sleeping (Go's scheduler, "spinning" threads): a worker with nothing to do becomes
  * a searcher (at most max_searching at once) and polls every queue for a while,
@@ -278,13 +278,14 @@ static void wf_seg_recycle(struct wf_inject *q, struct wf_seg *seg)
     free(atomic_exchange_explicit(&q->spare_seg, seg, memory_order_acq_rel));
 }
 
-/* Append a task; ENOMEM only if a new segment was needed and none could be made. */
 /* The shard the calling thread pushes to: threads take shards in turn, at their
  * first submit, so up to WF_INJECT_SHARDS submitters each have their own tail. */
 static struct wf_inject *wf_inject_shard(struct weft_pool *p)
 {
     static _Atomic uint32_t next_shard;
-    static _Thread_local uint32_t shard_plus_one; /* 0: not chosen yet */
+    /* initial-exec: as wf_self. */
+    static _Thread_local uint32_t shard_plus_one /* 0: not chosen yet */
+        __attribute__((tls_model("initial-exec")));
     if (!shard_plus_one)
         /* relaxed: only a spread of numbers. */
         shard_plus_one = atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) %
@@ -292,6 +293,7 @@ static struct wf_inject *wf_inject_shard(struct weft_pool *p)
     return &p->inject[shard_plus_one - 1];
 }
 
+/* Append a task; ENOMEM only if a new segment was needed and none could be made. */
 static int wf_inject_push(struct wf_inject *q, weft_future *f)
 {
     struct wf_seg *fresh = NULL;
