@@ -118,6 +118,14 @@ typedef struct wf_bench_def {
 /* Adds `def` to the benchmarks the shim registers; WF_BENCH calls it for you. */
 void wf_bench_register(wf_bench_def *def);
 
+/* A lock of type T with the counter it guards on the same cache line, as in real
+ * code: the lock families' contended benchmarks (bench/lock.c, bench/rlock.c). */
+#define LOCKED_COUNTER(T)                                                            \
+    struct {                                                                         \
+        T lock;                                                                      \
+        long counter;                                                                \
+    } __attribute__((aligned(64)))
+
 /* Registers `fn` at file scope. The name comes first among the variadic arguments so
  * that the variadic list is never empty. */
 #define WF_BENCH(fn_, ...)                                                           \

@@ -18,13 +18,6 @@
 #include <ck_spinlock.h>
 #endif
 
-/* The lock and the data it guards share a cache line, as in real code. */
-#define LOCKED_COUNTER(T)                                                                  \
-    struct {                                                                               \
-        T lock;                                                                            \
-        long counter;                                                                      \
-    } __attribute__((aligned(64)))
-
 /* One implementation's two bodies, lock_uncontended_<id> and lock_contended_<id>.
  * INIT/FINI run on thread 0 around the timed loop (a mtx_t needs mtx_init); LOCK and
  * UNLOCK take a pointer to the lock. */

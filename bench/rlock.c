@@ -12,12 +12,6 @@
 #include <pthread.h>
 #include <threads.h>
 
-#define LOCKED_COUNTER(T)                                                                  \
-    struct {                                                                               \
-        T lock;                                                                            \
-        long counter;                                                                      \
-    } __attribute__((aligned(64)))
-
 #define RLOCK_BODIES(id, T, INIT, FINI, LOCK, UNLOCK)                                      \
     static LOCKED_COUNTER(T) id##_shared;                                                  \
                                                                                            \

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "weft.h"
 
@@ -54,6 +55,19 @@ static inline void wf_test_run_threads(int n, void *(*fn)(void *), void *args, s
     for (int i = 0; i < n; i++)
         CHECK_EQ(pthread_join(th[i], NULL), 0);
 }
+
+/* Polls `cond` (a C expression) every millisecond until true, failing after
+ * `limit_ns` (EVENTUALLY: 10 s): for sequencing the test's threads, never for
+ * timing. */
+#define EVENTUALLY_WITHIN(cond, limit_ns)                                          \
+    do {                                                                           \
+        int64_t eventually_end_ = weft_now_ns() + (limit_ns);                      \
+        while (!(cond)) {                                                          \
+            CHECK(weft_now_ns() < eventually_end_);                                \
+            usleep(1000);                                                          \
+        }                                                                          \
+    } while (0)
+#define EVENTUALLY(cond) EVENTUALLY_WITHIN(cond, WEFT_SEC(10))
 
 typedef struct {
     const char *name;

@@ -7,15 +7,6 @@
 
 #include <unistd.h>
 
-#define EVENTUALLY(cond)                                                           \
-    do {                                                                           \
-        int64_t eventually_end_ = weft_now_ns() + WEFT_SEC(10);                    \
-        while (!(cond)) {                                                          \
-            CHECK(weft_now_ns() < eventually_end_);                                \
-            usleep(1000);                                                          \
-        }                                                                          \
-    } while (0)
-
 static void bad_input(void)
 {
     weft_barrier b;

@@ -7,17 +7,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-/* Polls `cond` (a C expression) every millisecond until true, failing after 10 s:
- * for sequencing the test's threads, never for timing. */
-#define EVENTUALLY(cond)                                                           \
-    do {                                                                           \
-        int64_t eventually_end_ = weft_now_ns() + WEFT_SEC(10);                    \
-        while (!(cond)) {                                                          \
-            CHECK(weft_now_ns() < eventually_end_);                                \
-            usleep(1000);                                                          \
-        }                                                                          \
-    } while (0)
-
 static weft_lock lock = WEFT_LOCK_INIT;
 static weft_cond cond = WEFT_COND_INIT;
 
