@@ -614,7 +614,7 @@ static void wf_waiter_fire(struct wf_watch *w, weft_future *f)
     } while (!atomic_compare_exchange_weak_explicit(&wt->fired, &top, w, memory_order_release,
                                                     memory_order_relaxed));
     /* release: pairs with the waiter's acquire load of seq before it looks at
-     * `fired` (see wf_waiter_sleep). */
+     * `fired` (see wf_waiter_next). */
     atomic_fetch_add_explicit(&wt->seq, 1, memory_order_release);
     /* Lost wakeup avoided: seq changed before this wake and the waiter sleeps only
      * while seq reads the value it loaded before finding `fired` empty. We hold the
@@ -637,10 +637,22 @@ static struct wf_watch *wf_waiter_take(struct wf_waiter *wt)
     return in_order;
 }
 
-/* Sleeps until a watch may have fired since `seen` was loaded, or d passes. */
-static int wf_waiter_sleep(struct wf_waiter *wt, uint32_t seen, weft_deadline d)
+/* The watches fired since the last take, oldest first, sleeping until one fires.
+ * Once d passes: sets *timed_out and returns what fired by then (maybe NULL). */
+static struct wf_watch *wf_waiter_next(struct wf_waiter *wt, weft_deadline d, bool *timed_out)
 {
-    return wf_wait(&wt->seq, seen, d);
+    for (;;) {
+        /* acquire: pairs with the fire's release increment (wf_waiter_fire). */
+        uint32_t seen = atomic_load_explicit(&wt->seq, memory_order_acquire);
+        struct wf_watch *w = wf_waiter_take(wt);
+        if (w)
+            return w;
+        /* Sleeps only while seq still reads `seen` (see wf_waiter_fire). */
+        if (wf_wait(&wt->seq, seen, d) == ETIMEDOUT) {
+            *timed_out = true;
+            return wf_waiter_take(wt);
+        }
+    }
 }
 
 static inline bool wf_future_failed(const weft_future *f)
@@ -702,27 +714,17 @@ int weft_futures_wait_until(weft_future *const *fs, size_t n, weft_deadline d, i
         }
     }
     int r = 0;
-    for (;;) {
-        if (wf_wait_met(return_when, done, n, failed))
-            break;
-        /* acquire: pairs with the fire's release increment (wf_waiter_fire). */
-        uint32_t seen = atomic_load_explicit(&wt.seq, memory_order_acquire);
-        struct wf_watch *w = wf_waiter_take(&wt);
-        if (!w) {
-            if (wf_waiter_sleep(&wt, seen, d) != ETIMEDOUT)
-                continue;
-            w = wf_waiter_take(&wt);
-            r = ETIMEDOUT;
-        }
-        for (; w; w = w->done_next) {
+    bool timed_out = false;
+    while (!wf_wait_met(return_when, done, n, failed)) {
+        for (struct wf_watch *w = wf_waiter_next(&wt, d, &timed_out); w; w = w->done_next) {
             struct wf_waiter_watch *ww = (struct wf_waiter_watch *)w;
             ww->registered = false;
             done++;
             failed |= wf_future_failed(fs[ww->index]);
         }
-        if (r == ETIMEDOUT) {
-            if (wf_wait_met(return_when, done, n, failed))
-                r = 0;
+        if (timed_out) {
+            if (!wf_wait_met(return_when, done, n, failed))
+                r = ETIMEDOUT;
             break;
         }
     }
@@ -814,17 +816,11 @@ int weft_futures_as_completed_until(weft_future *const *fs, size_t n, weft_deadl
         r = fn(fs[i], arg);
     }
     while (r == 0 && left > 0) {
-        /* acquire: pairs with the fire's release increment (wf_waiter_fire). */
-        uint32_t seen = atomic_load_explicit(&wt.seq, memory_order_acquire);
-        struct wf_watch *w = wf_waiter_take(&wt);
+        bool timed_out = false;
+        struct wf_watch *w = wf_waiter_next(&wt, d, &timed_out);
         if (!w) {
-            if (wf_waiter_sleep(&wt, seen, d) != ETIMEDOUT)
-                continue;
-            w = wf_waiter_take(&wt);
-            if (!w) {
-                r = ETIMEDOUT;
-                break;
-            }
+            r = ETIMEDOUT;
+            break;
         }
         /* Fired watches are unlinked already: never unwatch them (fn may free
          * their futures). */
