@@ -10,8 +10,8 @@
  * positions wrap after 2^31 laps). task_done advances `done` by CAS, refusing to pass
  * puts; join waits on the all_done event count for the two to meet.
  *
- * Lost wakeups: every sleep goes through the event count protocol in
- * queue_internal.h (list, re-check with seq_cst loads, sleep until woken). */
+ * Lost wakeups: every sleep goes through the wait-list protocol of the waiting core
+ * (src/waiting.h: list, re-check with seq_cst loads, sleep until woken). */
 #include "queue_internal.h"
 
 #include <stdlib.h>
@@ -35,88 +35,10 @@ static const wf_queue_impl *wf_impl(const weft_queue *q)
     return wf_impls[q->impl];
 }
 
-/* ---- event counts --------------------------------------------------------------- */
-
-void wf_event_prepare(weft__queue_event *e, wf_waiter *w)
-{
-    w->next = NULL;
-    /* relaxed: w is not shared until the lock below publishes it. */
-    atomic_store_explicit(&w->state, WF_WAITER_LISTED, memory_order_relaxed);
-    weft_lock_acquire(&e->lock);
-    if (e->last)
-        e->last->next = w;
-    else
-        e->first = w;
-    e->last = w;
-    /* seq_cst: ordered before the caller's re-check (the pair in queue_internal.h). */
-    atomic_fetch_add_explicit(&e->waiters, 1, memory_order_seq_cst);
-    weft_lock_release(&e->lock);
-}
-
-bool wf_event_sleep(wf_waiter *w, weft_deadline d)
-{
-    for (;;) {
-        /* acquire: pairs with the notifier's release store of WOKEN. */
-        if (atomic_load_explicit(&w->state, memory_order_acquire) == WF_WAITER_WOKEN)
-            return true;
-        /* Lost wakeup avoided: the notifier stores WOKEN before it wakes, and wf_wait
-         * sleeps only while the word still reads LISTED. */
-        if (wf_wait(&w->state, WF_WAITER_LISTED, d) == ETIMEDOUT)
-            return atomic_load_explicit(&w->state, memory_order_acquire) == WF_WAITER_WOKEN;
-    }
-}
-
-bool wf_event_cancel(weft__queue_event *e, wf_waiter *w)
-{
-    weft_lock_acquire(&e->lock);
-    /* relaxed: WOKEN is only stored under this lock, together with the unlisting. */
-    bool woken = atomic_load_explicit(&w->state, memory_order_relaxed) == WF_WAITER_WOKEN;
-    if (!woken) {
-        wf_waiter **link = &e->first, *prev = NULL;
-        while (*link != w) {
-            prev = *link;
-            link = &prev->next;
-        }
-        *link = w->next;
-        if (e->last == w)
-            e->last = prev;
-        /* relaxed: a count; a notifier that still sees us finds the list shorter. */
-        atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
-    }
-    weft_lock_release(&e->lock);
-    return woken;
-}
-
-void weft__queue_notify(weft__queue_event *e, int n)
-{
-    weft_lock_acquire(&e->lock);
-    for (; n > 0 && e->first; n--) {
-        wf_waiter *w = e->first;
-        e->first = w->next;
-        if (!e->first)
-            e->last = NULL;
-        /* relaxed: a count (see wf_event_cancel). */
-        atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
-        /* release: the woken thread sees the change it was woken for. This is our
-         * last touch of w's memory: once it reads WOKEN its owner may return, and
-         * wf_wake below uses only the address. */
-        atomic_store_explicit(&w->state, WF_WAITER_WOKEN, memory_order_release);
-        /* Lost wakeup avoided: the word changed before this wake (see wf_event_sleep). */
-        wf_wake(&w->state, 1);
-    }
-    weft_lock_release(&e->lock);
-}
-
-/* Wakes every listed sleeper (shutdown, all tasks done). */
-static void wf_event_notify_all(weft__queue_event *e)
-{
-    wf_event_notify(e, INT_MAX);
-}
-
 /* ---- the blocking loop --------------------------------------------------------- */
 
 ssize_t wf_queue_block(weft_queue *q, wf_queue_attempt *attempt, wf_queue_op *op,
-                       weft__queue_event *e, bool (*can_again)(const weft_queue *),
+                       weft__waitlist *e, bool (*can_again)(const weft_queue *),
                        weft_deadline d, bool nowait)
 {
     unsigned spins = 0, peer_spins = 0, backoff = 1;
@@ -140,16 +62,16 @@ ssize_t wf_queue_block(weft_queue *q, wf_queue_attempt *attempt, wf_queue_op *op
             continue;
         }
         wf_waiter w;
-        wf_event_prepare(e, &w);
+        wf_waitlist_prepare(e, &w);
         r = attempt(q, op, true);
         if (r == -EAGAIN && !weft_deadline_passed(d)) {
             /* Lost wakeup avoided: see queue_internal.h; the re-check above followed
              * our listing, a notifier's change precedes its look at waiters. */
-            if (wf_event_sleep(&w, d) || wf_event_cancel(e, &w))
+            if (wf_waiter_sleep(&w, d) || wf_waitlist_cancel(e, &w))
                 token = true;
             continue;
         }
-        if (wf_event_cancel(e, &w))
+        if (wf_waitlist_cancel(e, &w))
             token = true;
         if (r == -EINPROGRESS) {
             wf_queue_backoff(&peer_spins);
@@ -163,7 +85,7 @@ ssize_t wf_queue_block(weft_queue *q, wf_queue_attempt *attempt, wf_queue_op *op
      * re-check succeeded on another, or in the ring the item or free cell sits past
      * the position we looked at): while more could move, pass one on. */
     if (token && r > 0 && can_again(q))
-        wf_event_notify(e, 1);
+        wf_waitlist_notify(e, 1);
     return r;
 }
 
@@ -375,11 +297,11 @@ static uint64_t wf_mark_done(weft_queue *q, uint64_t k)
         if (next >= q->count_mod)
             next -= q->count_mod;
         /* seq_cst: the change half of the all_done event count, before the waiters
-         * load in wf_event_notify; release also publishes the task's work to join. */
+         * load in wf_waitlist_notify; release also publishes the task's work to join. */
         if (atomic_compare_exchange_weak_explicit(&q->done, &done, next, memory_order_seq_cst,
                                                   memory_order_relaxed)) {
             if (wf_unfinished(q) == 0)
-                wf_event_notify(&q->all_done, INT_MAX);
+                wf_waitlist_notify(&q->all_done, INT_MAX);
             return add;
         }
     }
@@ -402,11 +324,11 @@ int weft_queue_join_until(weft_queue *q, weft_deadline d)
         if (weft_deadline_passed(d))
             return ETIMEDOUT;
         wf_waiter w;
-        wf_event_prepare(&q->all_done, &w);
+        wf_waitlist_prepare(&q->all_done, &w);
         /* Lost wakeup avoided: this re-check follows our listing (see
          * queue_internal.h); the last task_done's CAS precedes its waiters load. */
-        if (wf_unfinished(q) == 0 || !wf_event_sleep(&w, d))
-            wf_event_cancel(&q->all_done, &w);
+        if (wf_unfinished(q) == 0 || !wf_waiter_sleep(&w, d))
+            wf_waitlist_cancel(&q->all_done, &w);
     }
 }
 
@@ -427,8 +349,8 @@ int weft_queue_shutdown(weft_queue *q, bool immediate)
     /* Every sleeper re-checks: putters and getters see the CLOSED bits (our seq_cst
      * RMWs that set them precede the waiters loads of these notifies, as any change
      * does), joiners the discarded tasks. */
-    wf_event_notify_all(&q->not_full);
-    wf_event_notify_all(&q->not_empty);
-    wf_event_notify_all(&q->all_done);
+    wf_waitlist_notify(&q->not_full, INT_MAX);
+    wf_waitlist_notify(&q->not_empty, INT_MAX);
+    wf_waitlist_notify(&q->all_done, INT_MAX);
     return 0;
 }

@@ -9,7 +9,7 @@
 #ifndef WEFT_QUEUE_INTERNAL_H
 #define WEFT_QUEUE_INTERNAL_H
 
-#include "internal.h"
+#include "waiting.h"
 #include "weft/queue.h"
 
 #include <sched.h>
@@ -28,8 +28,8 @@ typedef struct wf_queue_op {
  *   -EINPROGRESS  another thread's put or get is half done: retry soon, never sleep on
  *                 it (that thread is running, not waiting);
  *   another -errno (ESHUTDOWN, ENOMEM).
- * `recheck` is the sleeper's check after wf_event_prepare: the loads that decide
- * "would block" must then be seq_cst (see wf_event_prepare). */
+ * `recheck` is the sleeper's check after wf_waitlist_prepare: the loads that decide
+ * "would block" must then be seq_cst (see src/waiting.h). */
 typedef ssize_t wf_queue_attempt(weft_queue *q, wf_queue_op *op, bool recheck);
 
 /* An implementation. */
@@ -53,42 +53,8 @@ enum { WF_QUEUE_RING, WF_QUEUE_LINKED, WF_QUEUE_LOCKED };
 WF_HIDDEN extern const wf_queue_impl wf_queue_ring_impl, wf_queue_linked_impl,
     wf_queue_locked_impl;
 
-/* ---- event count ---------------------------------------------------------------
- * A sleeper:  wf_event_prepare(e, &w); re-check with seq_cst loads; if still
- *             blocked, wf_event_sleep(e, &w, d); else wf_event_cancel(e, &w).
- * A notifier: change the queue with a seq_cst store/RMW, then wf_event_notify(e, n).
- *
- * Lost wakeup avoided: the sleeper's listing (a seq_cst RMW of waiters) and the
- * notifier's change are each followed by a seq_cst load of the other's word, so at
- * least one sees the other (store buffering is forbidden under seq_cst): either the
- * re-check sees the change, or the notifier sees waiters > 0 and wakes a listed
- * sleeper (setting its word to WOKEN before waking it, so a sleeper that has not
- * reached wf_wait yet does not sleep).
- *
- * Wakeups are tokens: the notifier unlists the sleeper it wakes. A sleeper that got
- * a token it cannot use passes it on (wf_queue_block), so none is lost to a timeout
- * or a re-check that succeeded anyway. */
-typedef struct weft__queue_waiter {
-    struct weft__queue_waiter *next; /* under the event's lock */
-    _Atomic uint32_t state;          /* WF_WAITER_LISTED -> WF_WAITER_WOKEN, once */
-} wf_waiter;
-
-enum { WF_WAITER_LISTED = 0, WF_WAITER_WOKEN = 1 };
-
-WF_HIDDEN void wf_event_prepare(weft__queue_event *e, wf_waiter *w);
-/* Sleeps until woken (true) or `d` passes (false; still listed, or woken meanwhile:
- * call wf_event_cancel). */
-WF_HIDDEN bool wf_event_sleep(wf_waiter *w, weft_deadline d);
-/* Unlists w; true if a notifier had already unlisted (woken) it. */
-WF_HIDDEN bool wf_event_cancel(weft__queue_event *e, wf_waiter *w);
-
-/* Wakes up to n listed sleepers of e; no lock and no system call when none is listed. */
-static inline void wf_event_notify(weft__queue_event *e, int n)
-{
-    /* seq_cst: the notifier's half of the pair (after its seq_cst change). */
-    if (atomic_load_explicit(&e->waiters, memory_order_seq_cst))
-        weft__queue_notify(e, n);
-}
+/* Sleeping: every sleep goes through the waiting core's wait lists
+ * (src/waiting.h: prepare, re-check with seq_cst loads, sleep or cancel). */
 
 /* ---- helpers ------------------------------------------------------------------ */
 enum {
@@ -114,7 +80,7 @@ static inline void wf_queue_backoff(unsigned *spins)
  * one attempt (retried only while a peer is half way). Returns like the attempt;
  * -ETIMEDOUT once d has passed. */
 WF_HIDDEN ssize_t wf_queue_block(weft_queue *q, wf_queue_attempt *attempt, wf_queue_op *op,
-                                 weft__queue_event *e, bool (*can_again)(const weft_queue *),
+                                 wf_waitlist *e, bool (*can_again)(const weft_queue *),
                                  weft_deadline d, bool nowait);
 
 /* A ring position as a count of cells from position 0 (CLOSED ignored), modulo

@@ -271,7 +271,7 @@ ssize_t wf_linked_put(weft_queue *q, wf_queue_op *op, bool recheck)
     wf_node_free_list(n); /* the nodes past the k reserved */
     /* Lost wakeup avoided: our count went up (seq_cst) before this load; a getter that
      * announced itself after it sees the count and waits for the link. */
-    wf_event_notify(&q->not_empty, k > INT_MAX ? INT_MAX : (int)k);
+    wf_waitlist_notify(&q->not_empty, k > INT_MAX ? INT_MAX : (int)k);
     return k;
 }
 
@@ -319,11 +319,11 @@ ssize_t wf_linked_get(weft_queue *q, wf_queue_op *op, bool recheck)
     }
     if (k > 0) {
         /* seq_cst: the get's half of the not_full pair (before the waiters load in
-         * wf_event_notify). */
+         * wf_waitlist_notify). */
         atomic_store_explicit(&q->head, head + k, memory_order_seq_cst);
         weft_lock_release(&l->get_lock);
         if (q->maxsize)
-            wf_event_notify(&q->not_full, k > INT_MAX ? INT_MAX : (int)k);
+            wf_waitlist_notify(&q->not_full, k > INT_MAX ? INT_MAX : (int)k);
         return (ssize_t)k;
     }
     weft_lock_release(&l->get_lock);

@@ -157,7 +157,7 @@ static ssize_t wf_locked_put(weft_queue *q, wf_queue_op *op, bool recheck)
     wf_locked_count(&q->tail, k);
     weft_lock_release(&s->lock);
     /* Lost wakeup avoided: the lock ordered our push against a sleeper's re-check. */
-    wf_event_notify(&q->not_empty, k > INT_MAX ? INT_MAX : (int)k);
+    wf_waitlist_notify(&q->not_empty, k > INT_MAX ? INT_MAX : (int)k);
     return (ssize_t)k;
 }
 
@@ -180,7 +180,7 @@ static ssize_t wf_locked_get(weft_queue *q, wf_queue_op *op, bool recheck)
     wf_locked_count(&q->head, k);
     weft_lock_release(&s->lock);
     if (q->maxsize)
-        wf_event_notify(&q->not_full, k > INT_MAX ? INT_MAX : (int)k);
+        wf_waitlist_notify(&q->not_full, k > INT_MAX ? INT_MAX : (int)k);
     return (ssize_t)k;
 }
 

@@ -93,7 +93,7 @@ static ssize_t wf_ring_put_many(weft_queue *q, wf_queue_op *op, bool recheck)
         /* release: publishes the item to the get of this lap. */
         atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
     }
-    wf_event_notify(&q->not_empty, k > INT_MAX ? INT_MAX : (int)k);
+    wf_waitlist_notify(&q->not_empty, k > INT_MAX ? INT_MAX : (int)k);
     return (ssize_t)k;
 }
 
@@ -176,7 +176,7 @@ static ssize_t wf_ring_get_many(weft_queue *q, wf_queue_op *op, bool recheck)
         /* release: our read is done; the next lap's put may write the cell. */
         atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
     }
-    wf_event_notify(&q->not_full, k > INT_MAX ? INT_MAX : (int)k);
+    wf_waitlist_notify(&q->not_full, k > INT_MAX ? INT_MAX : (int)k);
     return (ssize_t)k;
 }
 

@@ -576,7 +576,7 @@ static void *blocked_joiner(void *arg)
 }
 
 /* Waits until `n` threads sleep on e (white box: its waiters count). */
-static void await_sleepers(weft__queue_event *e, uint32_t n)
+static void await_sleepers(weft__waitlist *e, uint32_t n)
 {
     while (atomic_load(&e->waiters) < n)
         usleep(1000);

@@ -34,6 +34,7 @@
 
 #include "common.h"
 #include "lock.h"
+#include "waitlist.h"
 
 #include <sys/types.h>
 
@@ -67,25 +68,14 @@ WEFT_BEGIN_DECLS
  * publishes it with the sequence store; a get mirrors this on head. The other kinds
  * use tail/head as plain counters of puts and gets (with the same CLOSED bits).
  *
- * Event count (one per direction): a FIFO list of sleepers under a weft_lock, and
- * `waiters`, how many are listed. A notifier changes the queue first, then reads
- * `waiters`: only when a thread is listed does it take the lock, unlist up to n
- * sleepers and wake each one. A woken sleeper is unlisted by its waker, so the next
- * change makes no system call unless another thread has gone to sleep since. */
+ * Sleepers wait in one wait list per direction (weft__waitlist, weft/waitlist.h):
+ * a change makes no system call unless a thread is listed. */
 #define WEFT__QUEUE_CLOSED (UINT64_C(1) << 63)
 #define WEFT__QUEUE_LAP_SHIFT 32
 #define WEFT__QUEUE_LAP_MASK ((UINT64_C(1) << 31) - 1)
 #define WEFT__QUEUE_INDEX_MASK ((UINT64_C(1) << 32) - 1)
 
 #define WEFT__QUEUE_CACHELINE __attribute__((aligned(64)))
-
-struct weft__queue_waiter;
-
-typedef struct weft__queue_event {
-    WEFT_ATOMIC(uint32_t) waiters;              /* sleepers listed */
-    weft_lock lock;                             /* guards the list */
-    struct weft__queue_waiter *first, *last;    /* oldest first */
-} weft__queue_event;
 
 typedef struct weft__queue_cell {
     WEFT_ATOMIC(uint32_t) seq;
@@ -104,16 +94,16 @@ typedef struct weft_queue {
     /* Each hot word on its own cache line: producers, consumers, sleepers. */
     WEFT_ATOMIC(uint64_t) tail WEFT__QUEUE_CACHELINE;
     WEFT_ATOMIC(uint64_t) head WEFT__QUEUE_CACHELINE;
-    weft__queue_event not_empty WEFT__QUEUE_CACHELINE; /* getters sleep here */
-    weft__queue_event not_full WEFT__QUEUE_CACHELINE;  /* putters sleep here */
+    weft__waitlist not_empty WEFT__QUEUE_CACHELINE; /* getters sleep here */
+    weft__waitlist not_full WEFT__QUEUE_CACHELINE;  /* putters sleep here */
     WEFT_ATOMIC(uint64_t) done WEFT__QUEUE_CACHELINE;  /* task_done count, mod count_mod */
-    weft__queue_event all_done;                        /* joiners sleep here */
+    weft__waitlist all_done;                        /* joiners sleep here */
 } weft_queue;
 
 /* Slow paths and helpers behind the inline fast paths; not for direct use. */
 WEFT_API int weft__queue_put_slow(weft_queue *q, void *item, weft_deadline d, bool nowait);
 WEFT_API int weft__queue_get_slow(weft_queue *q, void **item, weft_deadline d, bool nowait);
-WEFT_API void weft__queue_notify(weft__queue_event *e, int n);
+WEFT_API void weft__waitlist_notify(weft__waitlist *e, int n);
 WEFT_INLINE int weft__queue_ring_put(weft_queue *q, void *item);
 WEFT_INLINE int weft__queue_ring_get(weft_queue *q, void **item);
 
@@ -259,7 +249,7 @@ WEFT_INLINE int weft__queue_ring_put(weft_queue *q, void *item)
                 atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
                 /* seq_cst: the other half of the pair, after our claim. */
                 if (atomic_load_explicit(&q->not_empty.waiters, memory_order_seq_cst))
-                    weft__queue_notify(&q->not_empty, 1);
+                    weft__waitlist_notify(&q->not_empty, 1);
                 return 0;
             }
         } else if (dif < 0) {
@@ -297,7 +287,7 @@ WEFT_INLINE int weft__queue_ring_get(weft_queue *q, void **item)
                 atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
                 /* seq_cst: the other half of the pair, after our claim. */
                 if (atomic_load_explicit(&q->not_full.waiters, memory_order_seq_cst))
-                    weft__queue_notify(&q->not_full, 1);
+                    weft__waitlist_notify(&q->not_full, 1);
                 return 0;
             }
         } else if (dif < 0) {

@@ -1,0 +1,161 @@
+/* The per-thread object caches (src/magazine.h).
+ *
+ * Invariant: a magazine is owned by exactly one of: a thread's cache (loaded or
+ * previous, that thread alone touches it) or its class's depot (under the class
+ * lock). Objects in a magazine are free and, under ASan, poisoned. */
+#include "magazine.h"
+#include "waiting.h"
+
+#include <stdlib.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WF_ASAN 1
+#endif
+#endif
+#ifdef WF_ASAN
+#include <sanitizer/asan_interface.h>
+#define WF_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define WF_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define WF_POISON(p, n) ((void)(p), (void)(n))
+#define WF_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+struct wf_magazine {
+    struct wf_magazine *next; /* in the depot */
+    uint32_t n;
+    void *items[WF_MAGAZINE_SIZE];
+};
+
+struct wf_magazine_cache {
+    struct wf_magazine *loaded, *previous;
+    wf_magazine_class *cls; /* set on first use: the exit hook needs it */
+};
+
+/* initial-exec: no __tls_get_addr call in the shared library (48 bytes of static
+ * TLS). */
+static _Thread_local struct wf_magazine_cache wf_caches[WF_MAGAZINE_CLASSES]
+    __attribute__((tls_model("initial-exec")));
+
+static void wf_magazine_free_all(wf_magazine_class *c, struct wf_magazine *m)
+{
+    for (uint32_t i = 0; i < m->n; i++) {
+        WF_UNPOISON(m->items[i], c->size);
+        free(m->items[i]);
+    }
+    free(m);
+}
+
+/* Gives magazine m to the depot (any fill level), or frees it if the depot is full. */
+static void wf_depot_put(wf_magazine_class *c, struct wf_magazine *m)
+{
+    weft_lock_acquire(&c->lock);
+    bool room = m->n == 0 || c->full_count < c->depot_max;
+    if (room && m->n == 0) {
+        m->next = c->empty;
+        c->empty = m;
+    } else if (room) {
+        m->next = c->full;
+        c->full = m;
+        c->full_count++;
+    }
+    weft_lock_release(&c->lock);
+    if (!room)
+        wf_magazine_free_all(c, m);
+}
+
+/* WF_EXIT_CACHES: the exiting thread's magazines go to the depots. */
+static void wf_magazine_thread_exit(void)
+{
+    for (int id = 0; id < WF_MAGAZINE_CLASSES; id++) {
+        struct wf_magazine_cache *t = &wf_caches[id];
+        if (t->loaded)
+            wf_depot_put(t->cls, t->loaded);
+        if (t->previous)
+            wf_depot_put(t->cls, t->previous);
+        t->loaded = t->previous = NULL;
+        t->cls = NULL; /* a later use in this thread (a later hook) arms again */
+    }
+}
+
+/* The first time this thread uses class c: arm the exit flush. */
+static void wf_cache_first_use(struct wf_magazine_cache *t, wf_magazine_class *c)
+{
+    t->cls = c;
+    wf_exit_register(WF_EXIT_CACHES, wf_magazine_thread_exit);
+    wf_exit_arm();
+}
+
+static void *wf_magazine_fresh(wf_magazine_class *c)
+{
+    return aligned_alloc(c->align, c->size);
+}
+
+void *wf_magazine_alloc(wf_magazine_class *c)
+{
+    struct wf_magazine_cache *t = &wf_caches[c->id];
+    if (WF_UNLIKELY(!t->loaded || t->loaded->n == 0)) {
+        if (t->previous && t->previous->n > 0) {
+            struct wf_magazine *m = t->previous;
+            t->previous = t->loaded;
+            t->loaded = m;
+        } else {
+            /* Both empty: trade the previous one for a full one from the depot. */
+            if (!t->cls)
+                wf_cache_first_use(t, c);
+            weft_lock_acquire(&c->lock);
+            struct wf_magazine *full = c->full;
+            if (full) {
+                c->full = full->next;
+                c->full_count--;
+                if (t->previous) {
+                    t->previous->next = c->empty;
+                    c->empty = t->previous;
+                }
+                t->previous = t->loaded;
+                t->loaded = full;
+            }
+            weft_lock_release(&c->lock);
+            if (!full)
+                return wf_magazine_fresh(c);
+        }
+    }
+    void *obj = t->loaded->items[--t->loaded->n];
+    WF_UNPOISON(obj, c->size);
+    return obj;
+}
+
+void wf_magazine_free(wf_magazine_class *c, void *obj)
+{
+    struct wf_magazine_cache *t = &wf_caches[c->id];
+    if (WF_UNLIKELY(!t->loaded || t->loaded->n == WF_MAGAZINE_SIZE)) {
+        if (t->previous && t->previous->n == 0) {
+            struct wf_magazine *m = t->previous;
+            t->previous = t->loaded;
+            t->loaded = m;
+        } else {
+            /* Both full: give the previous one to the depot, load an empty one. */
+            if (!t->cls)
+                wf_cache_first_use(t, c);
+            weft_lock_acquire(&c->lock);
+            struct wf_magazine *empty = c->empty;
+            if (empty)
+                c->empty = empty->next;
+            weft_lock_release(&c->lock);
+            if (!empty && !(empty = malloc(sizeof *empty))) {
+                free(obj);
+                return;
+            }
+            empty->n = 0;
+            if (t->previous)
+                wf_depot_put(c, t->previous);
+            t->previous = t->loaded;
+            t->loaded = empty;
+        }
+    }
+    t->loaded->items[t->loaded->n++] = obj;
+    WF_POISON(obj, c->size);
+}

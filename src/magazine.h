@@ -1,0 +1,45 @@
+/* magazine.h: the per-thread object caches (Bonwick's magazines), the house's one
+ * allocator for small objects that one thread allocates and another frees (a
+ * future: the submitter allocates, the worker's last release frees; a queue node:
+ * the producer allocates, the consumer frees), the pattern malloc handles worst.
+ *
+ * A magazine is an array of free objects, so moving WF_MAGAZINE_SIZE of them
+ * between threads touches none of them (a linked free list would cost one cache
+ * miss per object, its lines last written by the other thread). Each thread holds,
+ * per class, a loaded and a previous magazine and trades whole magazines with the
+ * class's depot under one lock hold. The depot keeps at most `depot_max` full
+ * magazines (beyond that, objects go back to malloc); an exiting thread's
+ * magazines go to the depot (the WF_EXIT_CACHES hook).
+ *
+ * Under ASan a cached object is poisoned, so a use after free is still reported. */
+#ifndef WF_MAGAZINE_H
+#define WF_MAGAZINE_H
+
+#include "internal.h"
+
+enum { WF_MAGAZINE_SIZE = 64 }; /* free objects in a magazine */
+
+/* The classes: each thread has one cache per class. */
+enum wf_magazine_id { WF_MAGAZINE_FUTURE, WF_MAGAZINE_QUEUE_NODE, WF_MAGAZINE_CLASSES };
+
+struct wf_magazine;
+
+typedef struct wf_magazine_class {
+    enum wf_magazine_id id;
+    size_t size, align; /* of one object; align divides size */
+    size_t depot_max;   /* full magazines the depot keeps */
+    weft_lock lock;     /* guards the three fields below */
+    struct wf_magazine *full, *empty;
+    size_t full_count;
+} wf_magazine_class;
+
+#define WF_MAGAZINE_CLASS_INIT(id_, size_, align_, depot_max_)                                   \
+    {.id = (id_), .size = (size_), .align = (align_), .depot_max = (depot_max_),              \
+     .lock = WEFT_LOCK_INIT, .full = NULL, .empty = NULL, .full_count = 0}
+
+/* An object of the class (uninitialised memory), or NULL when out of memory. */
+WF_HIDDEN void *wf_magazine_alloc(wf_magazine_class *c);
+/* Gives obj (from wf_magazine_alloc of the same class) back. Never fails. */
+WF_HIDDEN void wf_magazine_free(wf_magazine_class *c, void *obj);
+
+#endif

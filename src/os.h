@@ -1,0 +1,25 @@
+/* os.h: the OS seam beside the wait layer. What a family needs of the operating
+ * system beyond pthreads lives behind these calls, one file per backend
+ * (src/linux/os.c, src/portable/os.c), so the portable backend includes no Linux
+ * or glibc-only header. */
+#ifndef WF_OS_H
+#define WF_OS_H
+
+#include "internal.h"
+
+/* The CPUs this process may run on (its affinity mask where the OS has one),
+ * counted once per process; at least 1. Never blocks. */
+WF_HIDDEN int wf_os_cpu_count(void);
+
+/* The calling thread's id as the OS names it (Linux: the kernel tid; portable: a
+ * number unique among the process's live threads, never 0). */
+WF_HIDDEN uint32_t wf_os_thread_id(void);
+
+/* The longest thread name the OS keeps, in bytes without the NUL (0: none). */
+WF_HIDDEN size_t wf_os_thread_name_max(void);
+
+/* Gives the calling thread `name` (already cut to wf_os_thread_name_max bytes) as
+ * its OS-visible name; does nothing where the OS has no such name. */
+WF_HIDDEN void wf_os_set_thread_name(const char *name);
+
+#endif
