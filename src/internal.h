@@ -13,6 +13,10 @@
 
 #define WF_HIDDEN __attribute__((visibility("hidden")))
 
+/* The cache line of the machines weft targets (x86-64, most arm64): what hot
+ * words are aligned to so that each has a line of its own. */
+#define WF_CACHE_LINE 64
+
 /* ---- wait layer ---------------------------------------------------------------
  * wf_wait: sleep while *word == expected, until woken or `d` passes. The compare
  * and the sleep are one atomic step against wf_wake on the same word: a waker
@@ -83,6 +87,11 @@ WF_HIDDEN uint32_t wf_rlock_release_all(weft_rlock *r);
 /* The other half: the caller has just re-acquired r->lock; make it the holder
  * again with recursion count `count` (as returned by wf_rlock_release_all). */
 WF_HIDDEN void wf_rlock_restore(weft_rlock *r, uint32_t count);
+
+/* Marks the calling thread as one weft must keep running (a pool worker: a task
+ * that ended it would strand its future and shrink the pool): while set,
+ * weft_thread_exit refuses with EPERM. Implemented in src/thread.c. */
+WF_HIDDEN void wf_thread_set_pinned(bool pinned);
 
 /* Destroys the calling thread's weft_local blocks (running their destructors) and
  * frees its slot table; a weft thread calls it before it counts as finished. A

@@ -69,6 +69,7 @@ struct weft_thread_desc {
     _Atomic bool registered; /* set once, under the registry lock */
     bool daemon;             /* immutable */
     bool exiting;            /* the thread's own: it has begun to finish */
+    bool pinned;             /* the thread's own: weft_thread_exit refuses (a worker) */
     bool has_os_name;        /* immutable: os_name to be given at start */
     enum wf_thread_kind kind;
     uint64_t ident;
@@ -317,8 +318,17 @@ int weft_thread_exit(void *result)
     struct weft_thread_desc *t = wf_self;
     if (!t || t->kind != WF_KIND_STARTED || t->exiting)
         return EINVAL;
+    if (t->pinned)
+        return EPERM;
     wf_thread_finish(t, result);
     pthread_exit(NULL);
+}
+
+void wf_thread_set_pinned(bool pinned)
+{
+    struct weft_thread_desc *t = wf_self;
+    if (t)
+        t->pinned = pinned;
 }
 
 /* ---- join ------------------------------------------------------------------------ */
