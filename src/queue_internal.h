@@ -56,19 +56,20 @@ WF_HIDDEN extern const wf_queue_impl wf_queue_ring_impl, wf_queue_linked_impl,
  * WF_SPIN_QUEUE before sleeping on empty / full, WF_SPIN_PEER for a peer half way.
  *
  * q->waiting counts the threads inside a waiting loop of q (spinning or sleeping in
- * a put, get, batch or join): a thread enters before its first spin and leaves
- * after its last touch of q, so weft_queue_destroy can refuse (EBUSY) while any
- * thread waits. Entering is relaxed (it publishes nothing; a destroy racing a call
- * that has not started waiting is the caller's bug); leaving is release, paired
- * with destroy's acquire load, so everything the thread did to q happens before a
- * destroy that sees it gone. */
+ * a put, get, batch or join; and a shutdown, throughout): a thread enters before its
+ * first spin and leaves after its last touch of q, so weft_queue_destroy can refuse
+ * (EBUSY) while any thread waits. A destroy racing a call that has not started
+ * waiting is the caller's bug (see weft/queue.h). */
 static inline void wf_queue_enter(weft_queue *q)
 {
+    /* relaxed: entering publishes nothing; destroy only counts us. */
     atomic_fetch_add_explicit(&q->waiting, 1, memory_order_relaxed);
 }
 
 static inline void wf_queue_leave(weft_queue *q)
 {
+    /* release: pairs with destroy's acquire load, so everything we did to q happens
+     * before a destroy that sees us gone frees it. */
     atomic_fetch_sub_explicit(&q->waiting, 1, memory_order_release);
 }
 
@@ -100,7 +101,7 @@ WF_HIDDEN ssize_t wf_linked_get(weft_queue *q, wf_queue_op *op, bool recheck);
 WF_HIDDEN bool wf_linked_can_get(const weft_queue *q);
 
 /* Allocates a zeroed weft_queue of `bytes` (cache-line aligned) and runs the
- * implementation's init: the queue, or NULL with *err set (ENOMEM). */
+ * implementation's init: the queue (*err = 0), or NULL (*err = ENOMEM). */
 WF_HIDDEN weft_queue *wf_queue_alloc(size_t bytes, size_t maxsize, int kind, int *err);
 /* Whether a thread waits in one of q's calls (destroy then refuses). */
 WF_HIDDEN bool wf_queue_busy(const weft_queue *q);
