@@ -49,22 +49,31 @@ static void wf_magazine_free_all(wf_magazine_class *c, struct wf_magazine *m)
     free(m);
 }
 
-/* Gives magazine m to the depot (any fill level), or frees it if the depot is full. */
-static void wf_depot_put(wf_magazine_class *c, struct wf_magazine *m)
+/* Gives magazine m to the depot (any fill level); the caller holds c->lock. Returns
+ * m when the depot has no room for it: the caller frees it, after the unlock. */
+static struct wf_magazine *wf_depot_put_locked(wf_magazine_class *c, struct wf_magazine *m)
 {
-    weft_lock_acquire(&c->lock);
-    bool room = m->n == 0 || c->full_count < c->depot_max;
-    if (room && m->n == 0) {
+    if (m->n == 0) {
         m->next = c->empty;
         c->empty = m;
-    } else if (room) {
+    } else if (c->full_count < c->depot_max) {
         m->next = c->full;
         c->full = m;
         c->full_count++;
+    } else {
+        return m;
     }
+    return NULL;
+}
+
+/* Gives magazine m to the depot, or frees it if the depot is full. */
+static void wf_depot_put(wf_magazine_class *c, struct wf_magazine *m)
+{
+    weft_lock_acquire(&c->lock);
+    struct wf_magazine *spill = wf_depot_put_locked(c, m);
     weft_lock_release(&c->lock);
-    if (!room)
-        wf_magazine_free_all(c, m);
+    if (spill)
+        wf_magazine_free_all(c, spill);
 }
 
 /* A magazine from the depot was last written by another thread, and we are about to
@@ -107,9 +116,30 @@ static void wf_cache_first_use(struct wf_magazine_cache *t, wf_magazine_class *c
     wf_exit_arm();
 }
 
-static void *wf_magazine_fresh(wf_magazine_class *c)
+/* A fresh object: one of its own, or for a slab class one of a fresh slab of
+ * WF_MAGAZINE_SIZE, the others loaded into this thread's (empty) magazine. */
+static void *wf_magazine_fresh(wf_magazine_class *c, struct wf_magazine_cache *t)
 {
-    return aligned_alloc(c->align, c->size);
+    if (!c->slabs)
+        return aligned_alloc(c->align, c->size);
+    struct wf_magazine *m = t->loaded;
+    if (!m && !(m = malloc(sizeof *m)))
+        return NULL;
+    char *slab = aligned_alloc(c->align, WF_MAGAZINE_SIZE * c->size);
+    if (!slab) {
+        if (m != t->loaded)
+            free(m);
+        return NULL;
+    }
+    /* Handed out in address order. */
+    m->n = 0;
+    for (size_t i = WF_MAGAZINE_SIZE - 1; i > 0; i--) {
+        void *obj = slab + i * c->size;
+        m->items[m->n++] = obj;
+        WF_POISON(obj, c->size);
+    }
+    t->loaded = m;
+    return slab;
 }
 
 void *wf_magazine_alloc(wf_magazine_class *c)
@@ -138,7 +168,7 @@ void *wf_magazine_alloc(wf_magazine_class *c)
             }
             weft_lock_release(&c->lock);
             if (!full)
-                return wf_magazine_fresh(c);
+                return wf_magazine_fresh(c, t);
             wf_magazine_prefetch_read(full);
         }
     }
@@ -156,22 +186,34 @@ void wf_magazine_free(wf_magazine_class *c, void *obj)
             t->previous = t->loaded;
             t->loaded = m;
         } else {
-            /* Both full: give the previous one to the depot, load an empty one. */
+            /* Both full: give the previous one to the depot, load an empty one; in
+             * one lock hold when the depot has an empty one (the depot's lock is
+             * what every thread of the class trades through). */
             if (!t->cls)
                 wf_cache_first_use(t, c);
+            struct wf_magazine *give = t->previous, *spill = NULL;
             weft_lock_acquire(&c->lock);
             struct wf_magazine *empty = c->empty;
-            if (empty)
+            if (empty) {
                 c->empty = empty->next;
+                if (give)
+                    spill = wf_depot_put_locked(c, give);
+                give = NULL;
+            }
             weft_lock_release(&c->lock);
+            if (spill)
+                wf_magazine_free_all(c, spill);
             if (!empty && !(empty = malloc(sizeof *empty))) {
-                free(obj);
+                /* The previous magazine stays ours. A slab's object cannot be freed
+                 * alone: it is lost instead (memory is exhausted anyway). */
+                if (!c->slabs)
+                    free(obj);
                 return;
             }
             wf_magazine_prefetch_write(empty);
             empty->n = 0;
-            if (t->previous)
-                wf_depot_put(c, t->previous);
+            if (give)
+                wf_depot_put(c, give);
             t->previous = t->loaded;
             t->loaded = empty;
         }

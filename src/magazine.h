@@ -28,6 +28,7 @@ typedef struct wf_magazine_class {
     enum wf_magazine_id id;
     size_t size, align; /* of one object; align divides size */
     size_t depot_max;   /* full magazines the depot keeps */
+    bool slabs;         /* fresh objects come a magazine at a time, never freed */
     weft_lock lock;     /* guards the three fields below */
     struct wf_magazine *full, *empty;
     size_t full_count;
@@ -35,6 +36,13 @@ typedef struct wf_magazine_class {
 
 #define WF_MAGAZINE_CLASS_INIT(id_, size_, align_, depot_max_)                                   \
     {.id = (id_), .size = (size_), .align = (align_), .depot_max = (depot_max_),              \
+     .lock = WEFT_LOCK_INIT, .full = NULL, .empty = NULL, .full_count = 0}
+
+/* A class whose objects are never given back to malloc (its depot keeps them all)
+ * and so come, when the caches run dry, WF_MAGAZINE_SIZE at a time in one
+ * allocation: one malloc per magazine instead of one per object. */
+#define WF_MAGAZINE_CLASS_INIT_SLABS(id_, size_, align_)                                     \
+    {.id = (id_), .size = (size_), .align = (align_), .depot_max = SIZE_MAX, .slabs = true,   \
      .lock = WEFT_LOCK_INIT, .full = NULL, .empty = NULL, .full_count = 0}
 
 /* An object of the class (uninitialised memory), or NULL when out of memory. */
