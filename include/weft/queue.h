@@ -122,13 +122,14 @@ WEFT_INLINE int weft__queue_ring_get(weft_queue *q, void **item);
 WEFT_API int weft_queue_create(weft_queue **q, size_t maxsize, int kind);
 
 /* Free the queue and drop the items left in it. Never blocks. Returns 0, EINVAL (q
- * NULL) or EBUSY: a thread waits in one of its calls (spinning or sleeping in a
- * put, get, put_prio, batch or join, from the moment it starts waiting until it
- * returns; or in a shutdown, throughout); nothing is freed. Shutting the queue down wakes such threads; destroy
- * may then be tried again until it returns 0.
- * A call that does not wait (it moves its items at once, or fails at once) is not
- * seen: destroying a queue while such a call may still run on it, or before one
- * that is about to start, is the caller's bug, as any use after free is. */
+ * NULL) or EBUSY: a thread waits in one of its calls, and nothing is freed. A call
+ * waits from the moment its first attempt finds the queue full or empty (it spins,
+ * then sleeps) until it returns: put, put_prio, get, the batches and join; and a
+ * shutdown, throughout. Shutting the queue down wakes the waiters of put and get;
+ * destroy may then be tried again until it returns 0.
+ * A call that does not wait (it moves its items, or fails, at once) is not seen:
+ * destroying a queue while such a call may still run on it, or before one that is
+ * about to start, is the caller's bug, as any use after free is. */
 WEFT_API int weft_queue_destroy(weft_queue *q);
 
 /* Put `item` at the tail (LIFO: on top; PRIORITY: with priority 0), waiting up to
