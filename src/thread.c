@@ -28,8 +28,9 @@
  *             other                   the kernel's tid
  *
  * Invariants: a descriptor is registered only while WF_REF_LIVE is set, so the
- * registry may hand out handles under its lock; FINISHED is set only after
- * deregistration, so a joined thread is never counted; `pthread` is written under
+ * registry may hand out handles under its lock; FINISHED is set together with
+ * deregistration, under the registry lock, so a joined thread is never counted
+ * and a started thread is either listed or FINISHED; `pthread` is written under
  * the registry lock before `registered` is published, by whichever of the creator
  * and the new thread registers first, so every handle's holder can read it.
  *
@@ -150,8 +151,14 @@ static void wf_register(struct weft_thread_desc *t, pthread_t pt)
     weft_lock_release(&wf_registry.lock);
 }
 
-static void wf_deregister(struct weft_thread_desc *t)
+/* The end of every descriptor's thread: unlisted and FINISHED in one step under
+ * the registry lock, then joiners woken and the thread's reference dropped (which
+ * may free t). One step, so that a registry scan (join_all) that misses t also
+ * sees it FINISHED: a thread unlisted but still alive would let join_all return
+ * while it runs. */
+static void wf_retire(struct weft_thread_desc *t)
 {
+    wf_self = NULL; /* a later current() (in another TLS destructor) adopts anew */
     weft_lock_acquire(&wf_registry.lock);
     if (t->prev)
         t->prev->next = t->next;
@@ -161,17 +168,10 @@ static void wf_deregister(struct weft_thread_desc *t)
         t->next->prev = t->prev;
     /* relaxed: as in wf_register. */
     atomic_fetch_sub_explicit(&wf_registry.count, 1, memory_order_relaxed);
-    weft_lock_release(&wf_registry.lock);
-}
-
-/* The end of every descriptor's thread: unlisted, then FINISHED (joiners woken),
- * then the thread's reference dropped (which may free t). */
-static void wf_retire(struct weft_thread_desc *t)
-{
-    wf_deregister(t);
-    wf_self = NULL; /* a later current() (in another TLS destructor) adopts anew */
-    /* release: `result` and all the thread did happen before a joiner's acquire. */
+    /* release: `result`, the deregistration and all the thread did happen before a
+     * joiner's acquire. */
     uint32_t old = atomic_exchange_explicit(&t->state, WF_STATE_FINISHED, memory_order_release);
+    weft_lock_release(&wf_registry.lock);
     /* Lost wakeup avoided: a joiner sleeps only while state reads WAITERS; we
      * changed it before waking, so it either sees FINISHED or is woken here. t is
      * still ours (WF_REF_LIVE) until the unref below. */

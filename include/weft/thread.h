@@ -123,7 +123,9 @@ WEFT_API size_t weft_thread_enumerate(weft_thread *buf, size_t n);
 
 /* Wait, at most timeout_ns, until every non-daemon weft thread other than the
  * caller has finished, including those started meanwhile (what Python does at
- * interpreter exit). Does not join them: each can still be joined or released.
+ * interpreter exit). On 0, every such thread started before the call (and every
+ * one it found meanwhile) is finished: weft_thread_is_alive is false for it. Does
+ * not join them: each can still be joined or released.
  * Two non-daemon weft threads calling it at once wait for each other (until their
  * timeouts): call it from one thread, as Python does from the main thread at exit.
  * Returns 0 or ETIMEDOUT. */
