@@ -37,8 +37,9 @@ typedef struct weft_thread_desc *weft_thread;
 /* Options for weft_thread_start; all-zero (WEFT_THREAD_OPTS_INIT) are the
  * defaults: named "Thread-<ident>", not a daemon, the default stack size. */
 typedef struct weft_thread_opts {
-    const char *name;  /* copied; NULL: "Thread-<ident>". The OS thread gets it too,
-                          cut to 15 bytes at a UTF-8 character boundary */
+    const char *name;  /* copied; NULL: "Thread-<ident>". The OS thread gets it too
+                          where the OS names threads (the linux backend), cut to the
+                          OS limit (Linux: 15 bytes) at a UTF-8 character boundary */
     bool daemon;       /* true: weft_thread_join_all does not wait for it */
     size_t stack_size; /* 0: the default; otherwise at least PTHREAD_STACK_MIN */
 } weft_thread_opts;
@@ -95,9 +96,11 @@ WEFT_API int weft_thread_set_name(weft_thread th, const char *name);
  * never 0. 0 for NULL. Never blocks. */
 WEFT_API uint64_t weft_thread_ident(weft_thread th);
 
-/* The kernel's thread id (gettid) of the thread; -1 for NULL. For a thread just
- * started this waits until the thread has begun running (it learns its own id).
- * The id of a thread that has ended may since have been reused by the kernel. */
+/* The OS's id of the thread: with the linux backend the kernel's thread id
+ * (gettid); with the portable backend (POSIX has no integer thread id) a number
+ * weft gives each thread, unique among live threads, never 0. -1 for NULL. For a
+ * thread just started this waits until the thread has begun running (it learns
+ * its own id). The id of a thread that has ended may since have been reused. */
 WEFT_API int64_t weft_thread_native_id(weft_thread th);
 
 /* The calling thread's handle (borrowed: do not release it). Works on any thread;
