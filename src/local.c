@@ -58,6 +58,7 @@ struct wf_local_thread {
     wf_list_node link;               /* in wf_local.threads, under the lock */
     struct weft__local_table *table; /* &weft__local_tls of that thread */
     bool linked;
+    bool closing; /* the last exit pass runs: a get makes no new block */
 };
 
 static struct {
@@ -220,6 +221,8 @@ void *weft__local_get_slow(weft_local key)
         block = t->entries[key.slot].block; /* the inline path was compiled out (C++) */
         goto out;
     }
+    if (wf_local_me.closing)
+        goto out; /* no pass is left to destroy a new block */
     if (!wf_local_me.linked) {
         /* The hook's WF_EXIT_LOCALS stage destroys this thread's blocks at exit. */
         wf_exit_register(WF_EXIT_LOCALS, wf_local_thread_exit);
@@ -257,8 +260,11 @@ static void wf_local_thread_exit(void)
     if (!wf_local_me.linked)
         return;
     struct weft__local_table *t = &weft__local_tls;
-    /* Destructors may get blocks anew (of any key): a few passes, as pthread does. */
+    /* Destructors may get blocks anew (of any key): a few passes, as pthread does.
+     * In the last one such a get returns NULL, so that every block made gets its
+     * destructor and none is left when the passes end. */
     for (int round = 0; round < WF_EXIT_ROUNDS; round++) {
+        wf_local_me.closing = round == WF_EXIT_ROUNDS - 1;
         bool any = false;
         for (uint32_t i = 0;; i++) {
             weft_lock_acquire(&wf_local.lock);
@@ -293,10 +299,10 @@ static void wf_local_thread_exit(void)
         if (!any)
             break;
     }
+    wf_local_me.closing = false; /* a later get starts afresh */
     weft_lock_acquire(&wf_local.lock);
-    /* Blocks destructors kept making past the last pass: freed without one. */
-    for (uint32_t i = 0; i < t->cap; i++)
-        free(t->entries[i].block);
+    /* Every entry is empty: a pass ended only once it found none, or was the
+     * last, which made none. */
     free(t->entries);
     *t = (struct weft__local_table){NULL, 0};
     wf_list_remove(&wf_local.threads, &wf_local_me.link);
