@@ -68,6 +68,10 @@
  * thread says its id, and 0 | WF_TID_WAITING is WF_TID_WAITING. */
 #define WF_TID_WAITING UINT32_MAX
 
+/* A UTF-8 continuation byte is 10xxxxxx. */
+#define WF_UTF8_CONT_MASK 0xC0u
+#define WF_UTF8_CONT 0x80u
+
 /* Room for the OS name: Linux keeps 15 bytes, FreeBSD 19; an OS that keeps more
  * gets the name cut at WF_OS_NAME_ROOM - 1 bytes. */
 #define WF_OS_NAME_ROOM 32
@@ -234,7 +238,7 @@ static void wf_os_name(char out[WF_OS_NAME_ROOM], const char *name)
         len = max;
         /* name[len] is the first byte left out: a continuation byte means the
          * character straddles the cut; back off to its lead byte. */
-        while (len > 0 && ((unsigned char)name[len] & 0xC0) == 0x80)
+        while (len > 0 && ((unsigned char)name[len] & WF_UTF8_CONT_MASK) == WF_UTF8_CONT)
             len--;
     }
     memcpy(out, name, len);

@@ -48,11 +48,13 @@ typedef struct weft_thread_opts {
 
 /* Start a thread running fn(arg); fn's return value is the thread's result. On
  * success *th is a new handle (release it with weft_thread_release) and the thread
- * is live: counted and listed before this call returns. opts NULL means the
- * defaults. Does not wait for the new thread to run.
+ * is live: counted and listed before this call returns. In the new thread,
+ * weft_thread_current() returns this very handle (the same pointer, borrowed
+ * there: the thread does not release it). opts NULL means the defaults. Does not
+ * wait for the new thread to run.
  * Returns 0; EINVAL if th or fn is NULL or opts.stack_size is too small; EAGAIN
  * (the system lacks resources, or the stack could not be mapped) or ENOMEM: then
- * nothing was started and nothing is kept. */
+ * nothing was started, nothing is kept, and *th is unchanged. */
 WEFT_API int weft_thread_start(weft_thread *th, void *(*fn)(void *), void *arg,
                                const weft_thread_opts *opts);
 
@@ -139,8 +141,12 @@ WEFT_API int weft_thread_join_all_until(weft_deadline d);
 
 /* End the calling weft thread now with `result` (what join reports), as if its
  * function had returned it: its thread-local blocks are destroyed and its joiners
- * woken. Does not return, except with EINVAL when called on a thread weft did not
- * start (main or foreign; nothing happens). */
+ * woken. Does not return, except with an error when nothing happens:
+ * EINVAL when called on a thread weft did not start (main or foreign), or from a
+ * thread that is already ending (a weft_local destructor running at its exit: the
+ * exit goes on as it was); EPERM on a thread weft must keep running (a
+ * weft_pool worker: a task that ended it would leave its future unfinished and
+ * the pool a worker short; return from the task instead). */
 WEFT_API int weft_thread_exit(void *result);
 
 /* Give back a handle from weft_thread_start or weft_thread_enumerate. When the
