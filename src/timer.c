@@ -63,7 +63,8 @@ static const wf_heap_ops wf_timer_heap = {
     .placed = wf_timer_placed,
 };
 
-static int wf_heap_add(weft_timer *t)
+/* Makes room for one more timer: 0 or ENOMEM (nothing changed). */
+static int wf_heap_reserve(void)
 {
     if (wf_timers.len == wf_timers.cap) {
         if (wf_timers.cap > UINT32_MAX / 2) /* heap_index is 32 bits */
@@ -75,7 +76,6 @@ static int wf_heap_add(weft_timer *t)
         wf_timers.heap = heap;
         wf_timers.cap = cap;
     }
-    wf_heap_push(&wf_timer_heap, wf_timers.heap, &wf_timers.len, &t);
     return 0;
 }
 
@@ -181,30 +181,33 @@ int weft_timer_start_at(weft_timer *t, weft_deadline d, void (*fn)(void *), void
         weft_lock_release(&wf_timers.lock);
         return EBUSY;
     }
-    t->due_ns = d.ns;
-    t->seq = wf_timers.next_seq++;
-    t->fn = fn;
-    t->arg = arg;
-    int rc = wf_heap_add(t);
+    /* Whatever can fail comes first, so that a failure leaves the timer as it was
+     * (its last run's fn, arg and due time too). A new service thread waits for
+     * the lock we hold, so it finds the timer in the heap. */
+    int rc = wf_heap_reserve();
     if (rc == 0 && !wf_timers.thread_alive) {
         rc = wf_timer_spawn();
         if (rc == 0)
             wf_timers.thread_alive = true;
-        else
-            wf_heap_take(t->heap_index);
     }
-    bool poke = false;
-    if (rc == 0) {
-        /* relaxed: as above. */
-        atomic_store_explicit(&t->state, WEFT_TIMER_PENDING, memory_order_relaxed);
-        poke = t->heap_index == 0 && wf_timers.sleeping; /* due before what it sleeps for */
-        if (poke)
-            wf_timer_poke();
+    if (rc != 0) {
+        weft_lock_release(&wf_timers.lock);
+        return rc;
     }
+    t->due_ns = d.ns;
+    t->seq = wf_timers.next_seq++;
+    t->fn = fn;
+    t->arg = arg;
+    wf_heap_push(&wf_timer_heap, wf_timers.heap, &wf_timers.len, &t);
+    /* relaxed: as above. */
+    atomic_store_explicit(&t->state, WEFT_TIMER_PENDING, memory_order_relaxed);
+    bool poke = t->heap_index == 0 && wf_timers.sleeping; /* due before what it sleeps for */
+    if (poke)
+        wf_timer_poke();
     weft_lock_release(&wf_timers.lock);
     if (poke)
         wf_wake(&wf_timers.wake, 1); /* lost wakeup avoided: see wf_timer_service */
-    return rc;
+    return 0;
 }
 
 int weft_timer_start(weft_timer *t, int64_t timeout_ns, void (*fn)(void *), void *arg)
