@@ -93,9 +93,4 @@ WF_HIDDEN void wf_rlock_restore(weft_rlock *r, uint32_t count);
  * weft_thread_exit refuses with EPERM. Implemented in src/thread.c. */
 WF_HIDDEN void wf_thread_set_pinned(bool pinned);
 
-/* Destroys the calling thread's weft_local blocks (running their destructors) and
- * frees its slot table; a weft thread calls it before it counts as finished. A
- * later weft_local_get in the same thread starts afresh. */
-WF_HIDDEN void wf_local_thread_exit(void);
-
 #endif

@@ -1,9 +1,9 @@
 /* weft_timer: every timer served by one shared service thread.
  *
  * Layout. One service (wf_timers) for the process: a weft_lock guarding a
- * binary min-heap of pending timers (an array of pointers, ordered by due time
- * then start order; each timer keeps its slot in heap_index, so cancel removes
- * it in O(log n) without a search), the service thread's bookkeeping, and two
+ * binary min-heap of pending timers (the house's heap, src/heap.h, over an array
+ * of pointers, ordered by due time then start order; each timer keeps its slot in
+ * heap_index, so cancel removes it in O(log n) without a search), the service thread's bookkeeping, and two
  * words threads sleep on: `wake` (the service thread, until the earliest due
  * time) and `ran` (cancellers, until the function they cancel has returned).
  * The timer states are in include/weft/timer.h; they change under the lock.
@@ -15,7 +15,8 @@
  * its due time (so never early, whatever woke it), and calls the function with
  * the lock released, never touching the timer after the call (the function may
  * free or restart it). */
-#include "internal.h"
+#include "heap.h"
+#include "waiting.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -28,7 +29,7 @@ enum { WF_TIMER_HEAP_MIN = 64 }; /* first heap capacity, in timers */
 static struct {
     weft_lock lock;             /* guards every field but the two words */
     weft_timer **heap;          /* heap[0] is due first; NULL while no thread runs */
-    uint32_t len, cap;
+    size_t len, cap;
     uint64_t next_seq;          /* the next start's tie-breaking order */
     bool thread_alive;          /* a service thread runs (it clears this as it exits) */
     bool sleeping;              /* it sleeps on `wake` (or is about to) */
@@ -44,75 +45,43 @@ static _Thread_local bool wf_timer_on_service;
 
 /* ---- the heap (under the lock) --------------------------------------------------- */
 
-static bool wf_timer_before(const weft_timer *a, const weft_timer *b)
+static bool wf_timer_before(const void *a, const void *b)
 {
-    return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
+    const weft_timer *x = *(weft_timer *const *)a, *y = *(weft_timer *const *)b;
+    return x->due_ns < y->due_ns || (x->due_ns == y->due_ns && x->seq < y->seq);
 }
 
-static void wf_heap_place(uint32_t i, weft_timer *t)
+/* Each timer keeps its slot, so that cancel removes it without a search. */
+static void wf_timer_placed(void *elem, size_t index)
 {
-    wf_timers.heap[i] = t;
-    t->heap_index = i;
+    (*(weft_timer **)elem)->heap_index = (uint32_t)index;
 }
 
-static void wf_heap_up(uint32_t i)
-{
-    weft_timer *t = wf_timers.heap[i];
-    while (i > 0) {
-        uint32_t parent = (i - 1) / 2;
-        if (!wf_timer_before(t, wf_timers.heap[parent]))
-            break;
-        wf_heap_place(i, wf_timers.heap[parent]);
-        i = parent;
-    }
-    wf_heap_place(i, t);
-}
+static const wf_heap_ops wf_timer_heap = {
+    .size = sizeof(weft_timer *),
+    .before = wf_timer_before,
+    .placed = wf_timer_placed,
+};
 
-static void wf_heap_down(uint32_t i)
-{
-    weft_timer *t = wf_timers.heap[i];
-    for (;;) {
-        uint32_t child = 2 * i + 1;
-        if (child >= wf_timers.len)
-            break;
-        if (child + 1 < wf_timers.len &&
-            wf_timer_before(wf_timers.heap[child + 1], wf_timers.heap[child]))
-            child++;
-        if (!wf_timer_before(wf_timers.heap[child], t))
-            break;
-        wf_heap_place(i, wf_timers.heap[child]);
-        i = child;
-    }
-    wf_heap_place(i, t);
-}
-
-static int wf_heap_push(weft_timer *t)
+/* Makes room for one more timer: 0 or ENOMEM (nothing changed). */
+static int wf_heap_reserve(void)
 {
     if (wf_timers.len == wf_timers.cap) {
-        if (wf_timers.cap > UINT32_MAX / 2)
+        if (wf_timers.cap > UINT32_MAX / 2) /* heap_index is 32 bits */
             return ENOMEM;
-        uint32_t cap = wf_timers.cap ? 2 * wf_timers.cap : WF_TIMER_HEAP_MIN;
-        weft_timer **heap = realloc(wf_timers.heap, (size_t)cap * sizeof *heap);
+        size_t cap = wf_timers.cap ? 2 * wf_timers.cap : WF_TIMER_HEAP_MIN;
+        weft_timer **heap = realloc(wf_timers.heap, cap * sizeof *heap);
         if (!heap)
             return ENOMEM;
         wf_timers.heap = heap;
         wf_timers.cap = cap;
     }
-    wf_heap_place(wf_timers.len++, t);
-    wf_heap_up(t->heap_index);
     return 0;
 }
 
-static void wf_heap_remove(uint32_t i)
+static void wf_heap_take(uint32_t i)
 {
-    weft_timer *last = wf_timers.heap[--wf_timers.len];
-    if (i == wf_timers.len)
-        return;
-    wf_heap_place(i, last);
-    if (i > 0 && wf_timer_before(last, wf_timers.heap[(i - 1) / 2]))
-        wf_heap_up(i);
-    else
-        wf_heap_down(i);
+    wf_heap_remove(&wf_timer_heap, wf_timers.heap, &wf_timers.len, i, NULL);
 }
 
 /* Marks the service thread's sleep as interrupted; the caller calls wf_wake on
@@ -120,7 +89,7 @@ static void wf_heap_remove(uint32_t i)
 static void wf_timer_poke(void)
 {
     wf_timers.sleeping = false;
-    /* relaxed: the service thread reads it under the lock, or compares it in wf_wait. */
+    /* relaxed: the service thread reads it under the lock, or compares it in wf_sleep. */
     atomic_fetch_add_explicit(&wf_timers.wake, 1, memory_order_relaxed);
 }
 
@@ -135,7 +104,7 @@ static void *wf_timer_service(void *unused)
         weft_timer *t = wf_timers.heap[0];
         int64_t due = t->due_ns;
         if (weft_now_ns() >= due) {
-            wf_heap_remove(0);
+            wf_heap_take(0);
             /* relaxed: the lock orders it; weft_timer_pending is a snapshot. */
             atomic_store_explicit(&t->state, WEFT_TIMER_FIRED, memory_order_relaxed);
             void (*fn)(void *) = t->fn;
@@ -150,7 +119,7 @@ static void *wf_timer_service(void *unused)
                 atomic_fetch_add_explicit(&wf_timers.ran, 1, memory_order_relaxed);
                 weft_lock_release(&wf_timers.lock);
                 /* Lost wakeup avoided: a canceller counted itself and read `ran`
-                 * under the lock before we bumped it, so its wf_wait sees the new
+                 * under the lock before we bumped it, so its wf_sleep sees the new
                  * value or this wake finds it. */
                 wf_wake(&wf_timers.ran, INT_MAX);
                 weft_lock_acquire(&wf_timers.lock);
@@ -164,9 +133,9 @@ static void *wf_timer_service(void *unused)
         /* Lost wakeup avoided: a start that puts an earlier timer first (or a
          * cancel that empties the heap) finds `sleeping` set under the lock and
          * bumps `wake` before its wf_wake; we read `wake` under the lock before,
-         * so wf_wait either sees it changed or is woken. Returning at the
+         * so wf_sleep either sees it changed or is woken. Returning at the
          * deadline or spuriously is harmless: the loop looks at the clock. */
-        wf_wait(&wf_timers.wake, seen, (weft_deadline){due});
+        wf_sleep(&wf_timers.wake, seen, (weft_deadline){due});
         weft_lock_acquire(&wf_timers.lock);
         wf_timers.sleeping = false;
     }
@@ -212,30 +181,33 @@ int weft_timer_start_at(weft_timer *t, weft_deadline d, void (*fn)(void *), void
         weft_lock_release(&wf_timers.lock);
         return EBUSY;
     }
-    t->due_ns = d.ns;
-    t->seq = wf_timers.next_seq++;
-    t->fn = fn;
-    t->arg = arg;
-    int rc = wf_heap_push(t);
+    /* Whatever can fail comes first, so that a failure leaves the timer as it was
+     * (its last run's fn, arg and due time too). A new service thread waits for
+     * the lock we hold, so it finds the timer in the heap. */
+    int rc = wf_heap_reserve();
     if (rc == 0 && !wf_timers.thread_alive) {
         rc = wf_timer_spawn();
         if (rc == 0)
             wf_timers.thread_alive = true;
-        else
-            wf_heap_remove(t->heap_index);
     }
-    bool poke = false;
-    if (rc == 0) {
-        /* relaxed: as above. */
-        atomic_store_explicit(&t->state, WEFT_TIMER_PENDING, memory_order_relaxed);
-        poke = t->heap_index == 0 && wf_timers.sleeping; /* due before what it sleeps for */
-        if (poke)
-            wf_timer_poke();
+    if (rc != 0) {
+        weft_lock_release(&wf_timers.lock);
+        return rc;
     }
+    t->due_ns = d.ns;
+    t->seq = wf_timers.next_seq++;
+    t->fn = fn;
+    t->arg = arg;
+    wf_heap_push(&wf_timer_heap, wf_timers.heap, &wf_timers.len, &t);
+    /* relaxed: as above. */
+    atomic_store_explicit(&t->state, WEFT_TIMER_PENDING, memory_order_relaxed);
+    bool poke = t->heap_index == 0 && wf_timers.sleeping; /* due before what it sleeps for */
+    if (poke)
+        wf_timer_poke();
     weft_lock_release(&wf_timers.lock);
     if (poke)
         wf_wake(&wf_timers.wake, 1); /* lost wakeup avoided: see wf_timer_service */
-    return rc;
+    return 0;
 }
 
 int weft_timer_start(weft_timer *t, int64_t timeout_ns, void (*fn)(void *), void *arg)
@@ -258,7 +230,7 @@ int weft_timer_cancel(weft_timer *t)
     /* relaxed: every change of state happens under this lock. */
     switch (atomic_load_explicit(&t->state, memory_order_relaxed)) {
     case WEFT_TIMER_PENDING:
-        wf_heap_remove(t->heap_index);
+        wf_heap_take(t->heap_index);
         atomic_store_explicit(&t->state, WEFT_TIMER_CANCELLED, memory_order_relaxed);
         rc = 0;
         /* The last pending timer: let the service thread exit now rather than at
@@ -283,7 +255,7 @@ int weft_timer_cancel(weft_timer *t)
         uint32_t seen = atomic_load_explicit(&wf_timers.ran, memory_order_relaxed);
         wf_timers.cancel_waiters++;
         weft_lock_release(&wf_timers.lock);
-        wf_wait(&wf_timers.ran, seen, WEFT_DEADLINE_NEVER); /* lost wakeup: see the service */
+        wf_sleep(&wf_timers.ran, seen, WEFT_DEADLINE_NEVER); /* lost wakeup: see the service */
         weft_lock_acquire(&wf_timers.lock);
         wf_timers.cancel_waiters--;
     }
