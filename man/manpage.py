@@ -69,13 +69,15 @@ def comment_text(raw):
 
 def parse(path):
     """Returns (top comment, [items]): items are ("section", title, is_private),
-    ("comment", text, blank_line_after) and ("decl", Decl)."""
+    ("comment", text, blank_line_after) and ("decl", Decl, blank_line_before).
+    Line-based, for the house style of the headers (one declaration per statement,
+    comments above what they describe); not a C parser."""
     src = open(path).read()
     items = []
     top = None
     i, n = 0, len(src)
     skip_depth = 0  # > 0 inside a skipped conditional
-    cond = []  # for each open #if: True if it started a skipped region
+    cond = []  # for each open #if: ("skip" or "keep", directive, symbol)
     prev_end = 0  # where the last comment, directive or declaration ended
     while i < n:
         c = src[i]
@@ -92,10 +94,8 @@ def parse(path):
             prev_end = j
             after = src[j:j + 200]
             blank_after = bool(re.match(r"[ \t]*\n[ \t]*\n", after))
-            trailing = not re.match(r"[ \t]*\n", after) and not after.startswith("\n")
+            trailing = not re.match(r"[ \t]*(\n|$)", after)
             i = j
-            if skip_depth:
-                continue
             text = comment_text(raw)
             if top is None and not items:
                 top = text
@@ -150,9 +150,9 @@ def parse(path):
                 state, _, _ = cond.pop()
                 if state == "skip":
                     skip_depth -= 1
-            elif what == "include" and not skip_depth:
+            elif what == "include":
                 items.append(("decl", Decl("other", rest, line), blank_before))
-            elif what == "define" and not skip_depth:
+            elif what == "define":
                 name = re.match(r"\w+", rest).group(0)
                 if name.endswith("_H") and rest == name:
                     continue  # the include guard
@@ -182,7 +182,7 @@ def parse(path):
         code = src[i:j].strip()
         blank_before = "\n\n" in re.sub(r"[ \t]", "", src[prev_end:i])
         i = prev_end = j
-        if skip_depth or re.fullmatch(r"WEFT_(BEGIN|END)_DECLS", code):
+        if re.fullmatch(r"WEFT_(BEGIN|END)_DECLS", code):
             continue
         items.append(("decl", classify(code), blank_before))
     return top or "", items
@@ -329,7 +329,7 @@ def render(page, version, parts, families, all_pages):
     funcs = [d for g in groups for d in g.decls if d.kind == "function"]
     out += [".SH SYNOPSIS", ".nf", "\\fB#include <weft.h>\\fR", ""]
     for d in funcs:
-        out.append(line_safe(esc(wrap_proto(d.code)).replace("\n", "\n")))
+        out += [line_safe(esc(l)) for l in wrap_proto(d.code).split("\n")]
     out += ["", "Link with \\fI\\-lweft\\fR (\\fBpkg\\-config \\-\\-cflags \\-\\-libs weft\\fR)."]
     out += [".fi", ".SH DESCRIPTION"]
     more = [re.sub(r"^[\w/.]+\.h:\s*", "", p[1].strip()) for p in parts[1:]]
@@ -357,16 +357,16 @@ def render(page, version, parts, families, all_pages):
                 out += code_block(code, bold=d.kind == "function")
             if g.comment:
                 out += [".RS 4"] + paragraphs(g.comment)[1:] + [".RE"]
-    mentioned = set()
-    for _, top, items in parts:
-        text = top + " ".join(it[1] if it[0] != "decl" else it[1].code
-                              for it in items if it[0] in ("comment", "decl"))
-        mentioned |= set(re.findall(r"\bweft_[a-z]+\b", text))
-    seealso = ["weft"] + sorted(p for p in all_pages if p != "weft" and p != page and
-                                (p in mentioned or any(m.startswith(p + "_") for m in mentioned)))
     if page == "weft":
         seealso = [p for p in all_pages if p != "weft"]
-    seealso = [p for p in seealso if p != page]
+    else:
+        # The other families this page's text names (weft_lock, weft_lock_acquire, ...).
+        text = " ".join(top + " ".join(it[1] if it[0] == "comment" else it[1].code
+                                       for it in items if it[0] in ("comment", "decl"))
+                        for _, top, items in parts)
+        named = set(re.findall(r"\bweft_\w+", text))
+        seealso = ["weft"] + [p for p in all_pages if p not in ("weft", page) and
+                              any(m == p or m.startswith(p + "_") for m in named)]
     out += [".SH SEE ALSO", ",\n".join("\\fB%s\\fR(3)" % p for p in seealso)]
     return "\n".join(out) + "\n"
 
@@ -418,8 +418,7 @@ def check(includedir, extra, pagedir):
             for d in g.decls:
                 if d.kind == "function" and not g.comment:
                     bad.append("%s: %s has no comment" % (h, d.name))
-        with open(page) if os.path.exists(page) else open(os.devnull) as f:
-            text = f.read()
+        text = open(page).read() if os.path.exists(page) else ""
         for g in groups_of(items):
             for d in g.decls:
                 if d.kind == "function" and esc(d.name) not in text:
