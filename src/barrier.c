@@ -40,6 +40,26 @@ static wf_spinner wf_barrier_spinner(const weft_barrier *b)
                                                                        : WF_SPIN_YIELD_ONLY);
 }
 
+/* The barriers whose action this thread is running, innermost first (frames on
+ * its own stack). An action runs in the last arrival of its cycle, so its wait on
+ * its own barrier could only ever wait for itself. */
+struct wf_barrier_frame {
+    const weft_barrier *barrier;
+    struct wf_barrier_frame *outer;
+};
+
+/* initial-exec: one %fs-relative load on every wait. */
+static _Thread_local struct wf_barrier_frame *wf_barrier_acting
+    __attribute__((tls_model("initial-exec")));
+
+static bool wf_barrier_acting_on(const weft_barrier *b)
+{
+    for (const struct wf_barrier_frame *f = wf_barrier_acting; f; f = f->outer)
+        if (f->barrier == b)
+            return true;
+    return false;
+}
+
 #define WF_COUNT(w) ((w) & WEFT_BARRIER_COUNT_MASK)
 #define WF_GEN(w) ((w) & WEFT_BARRIER_GEN_MASK)
 
@@ -137,7 +157,13 @@ static int wf_barrier_await(weft_barrier *b, uint32_t gen, weft_deadline d)
 static int wf_barrier_complete(weft_barrier *b, uint32_t w, uint32_t *index)
 {
     uint32_t parties = b->parties;
-    int failed = b->action ? b->action(b->arg) : 0;
+    int failed = 0;
+    if (b->action) {
+        struct wf_barrier_frame frame = {b, wf_barrier_acting};
+        wf_barrier_acting = &frame;
+        failed = b->action(b->arg);
+        wf_barrier_acting = frame.outer;
+    }
     for (;;) {
         /* While completing only SLEEPERS and BROKEN (abort, reset) can change. A
          * success starts the next generation, keeping an abort's BROKEN; a
@@ -182,6 +208,8 @@ int weft_barrier_wait_until(weft_barrier *b, weft_deadline d, uint32_t *index)
 {
     if (!wf_barrier_valid(b))
         return EINVAL;
+    if (WF_UNLIKELY(wf_barrier_acting != NULL) && wf_barrier_acting_on(b))
+        return EDEADLK;
     uint32_t parties = b->parties;
     wf_spinner spin = wf_barrier_spinner(b);
     /* relaxed: the CAS below orders the arrival. */

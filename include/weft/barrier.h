@@ -83,7 +83,10 @@ WEFT_API int weft_barrier_init(weft_barrier *b, uint32_t parties, int (*action)(
  * in the cycle. Returns 0; ETIMEDOUT when this thread's timeout passed first (it
  * breaks the barrier); EPIPE when the barrier is or becomes broken (abort, reset,
  * another waiter's timeout, the action failed, including in this thread);
- * EINVAL if b is NULL or was never set up. A thread arriving while the previous
+ * EDEADLK at once, changing nothing, when called from inside b's own action
+ * (which runs in the last arrival, so the wait could only wait for itself; also
+ * from an action of another barrier run inside it); EINVAL if b is NULL or was
+ * never set up. A thread arriving while the previous
  * cycle's action runs, or while a reset is pending, waits for it first; if its
  * timeout passes then, it returns ETIMEDOUT without breaking the barrier. */
 WEFT_API int weft_barrier_wait(weft_barrier *b, int64_t timeout_ns, uint32_t *index);
