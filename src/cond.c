@@ -60,6 +60,7 @@
 
 extern inline int weft_cond_notify(weft_cond *c, int n);
 extern inline int weft_cond_notify_all(weft_cond *c);
+extern inline bool weft_cond_waiting(const weft_cond *c);
 
 enum wf_cond_state {
     WF_COND_SPINNING = 0,
@@ -98,12 +99,14 @@ static wf_cond_bucket *wf_cond_bucket_of(const weft_cond *c)
 }
 
 /* The condition word changes only under the bucket lock, so a load and a store
- * do (no read-modify-write needed). relaxed: notify's lock-free read is ordered
- * by the user's lock (see weft_cond_notify); the bucket lock orders the rest. */
+ * do (no read-modify-write needed). The load is relaxed: the bucket lock orders
+ * it. The store is release for weft_cond_waiting's acquire: whoever sees a count
+ * drop sees the thread that dropped it done with c (notify's lock-free read needs
+ * no more than relaxed: the user's lock orders it, see weft_cond_notify). */
 static void wf_cond_count(weft_cond *c, int32_t delta)
 {
     uint32_t n = atomic_load_explicit(&c->waiters, memory_order_relaxed);
-    atomic_store_explicit(&c->waiters, n + (uint32_t)delta, memory_order_relaxed);
+    atomic_store_explicit(&c->waiters, n + (uint32_t)delta, memory_order_release);
 }
 
 /* ---- waiting -------------------------------------------------------------------- */
@@ -319,7 +322,7 @@ int weft__cond_notify_all_slow(weft_cond *c)
         wf_list_remove(&b->waiters, node);
         wf_list_push_back(&mine, node);
     }
-    atomic_store_explicit(&c->waiters, 0, memory_order_relaxed); /* relaxed: see wf_cond_count */
+    atomic_store_explicit(&c->waiters, 0, memory_order_release); /* release: see wf_cond_count */
     if (wf_list_empty(&mine)) {
         weft_lock_release(&b->lock);
         return 0;
