@@ -4,9 +4,11 @@
  * once the last of them has arrived, each with a distinct index 0..parties-1 (the
  * order of arrival; the last arrival gets parties-1). The optional action runs
  * exactly once per cycle, in the last arriving thread, before any is released;
- * if it fails (returns non-zero) the barrier breaks. The barrier is reusable:
- * cycle after cycle, and a fast thread that enters the next cycle never disturbs
- * the slow leavers of the previous one (a generation counter tells them apart).
+ * if it fails (returns non-zero) the barrier breaks. It may abort or reset the
+ * barrier, but a wait on it returns EDEADLK (it could only wait for itself). The
+ * barrier is reusable: cycle after cycle, and a fast thread that enters the next
+ * cycle never disturbs the slow leavers of the previous one (a generation counter
+ * tells them apart).
  *
  * Broken barrier: a waiter's timeout, a failing action or weft_barrier_abort
  * breaks it; its current waiters and every later arrival get EPIPE (the waiter
