@@ -79,7 +79,7 @@ static int wf_barrier_wait_change(weft_barrier *b, uint32_t *w, weft_deadline d,
                                   wf_spinner *spin)
 {
     if (wf_spin(spin)) {
-        /* acquire: as above. */
+        /* acquire: what a waiter needs (see above). */
         *w = atomic_load_explicit(&b->word, memory_order_acquire);
         return 0;
     }

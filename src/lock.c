@@ -119,6 +119,8 @@ int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d)
     return wf_lock_sleep(l, d, true);
 }
 
+/* For a condition's notify_all (src/internal.h): the one place outside the
+ * acquire and release paths that changes the word. */
 bool wf_lock_mark_parked(weft_lock *l, bool wake_if_free)
 {
     /* relaxed: PARKED only asks the owner's release to wake; it publishes no data. */
