@@ -18,5 +18,7 @@
 #include "weft/queue.h"
 #include "weft/future.h"
 #include "weft/pool.h"
+#include "weft/name.h"
+#include "weft/profile.h"
 
 #endif

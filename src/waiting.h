@@ -185,6 +185,7 @@ static inline bool wf_waitlist_has_waiters(const wf_waitlist *wl)
  * pass (pthread runs key destructors up to PTHREAD_DESTRUCTOR_ITERATIONS times). */
 enum wf_exit_stage {
     WF_EXIT_LOCALS, /* weft_local blocks: user destructors may still use weft */
+    WF_EXIT_CHECKS, /* a checking build's report of locks still held */
     WF_EXIT_CACHES, /* per-thread object caches, after anything that may free */
     WF_EXIT_THREAD, /* the thread's own descriptor (foreign and main threads) */
     WF_EXIT_STAGES
