@@ -10,7 +10,8 @@
  *  - one order graph keyed by lock address: an edge A -> B says some thread
  *    acquired B while holding A, and keeps the backtrace(3) of the acquire that
  *    first made it. A new edge A -> B closes a cycle iff B already reaches A
- *    (a depth-first search): that acquire is a potential deadlock, reported once
+ *    (a depth-first search, which a dynamic topological order confines to the
+ *    nodes ranked between A and B, and skips when A ranks below B): that acquire is a potential deadlock, reported once
  *    with the stacks of the new edge and of every edge of the path B -> ... -> A;
  *    the closing edge is kept marked inverted (reported, never searched);
  *  - per thread, a cache of validated chains (held chain hash, new lock): an
@@ -73,6 +74,9 @@ struct wf_node {
     const void *obj;
     wf_edge *edges;
     size_t n_edges, cap_edges;
+    wf_node **preds; /* the nodes with a (not inverted) edge to it */
+    size_t n_preds, cap_preds;
+    uint64_t ord;    /* its rank in the topological order (see wf_closes_cycle) */
     uint64_t mark;   /* the search that last visited it */
     wf_node *prev;   /* in that search: the node it was reached from ... */
     wf_edge *via;    /* ... by this edge */
@@ -84,8 +88,7 @@ static weft_lock wf_graph_lock = WEFT_LOCK_INIT;
 static wf_node **wf_nodes;
 static size_t wf_nodes_cap, wf_nodes_n;
 static uint64_t wf_search_mark;
-static wf_node **wf_search_stack;
-static size_t wf_search_cap;
+static uint64_t wf_next_ord; /* the rank a new node takes: above every other */
 
 /* The checker cannot go on without memory, and must not change the program's
  * results by failing its calls: it stops the program. */
@@ -142,6 +145,7 @@ static wf_node *wf_node_of(const void *obj)
     wf_node *n = wf_checks_alloc(NULL, sizeof *n);
     memset(n, 0, sizeof *n);
     n->obj = obj;
+    n->ord = wf_next_ord++;
     wf_nodes[i] = n;
     wf_nodes_n++;
     return n;
@@ -164,11 +168,25 @@ static void wf_report_frames(void *const *frames, int n)
     backtrace_symbols_fd(frames, n, 2);
 }
 
-static void wf_report_here(void)
+/* The stack from the frame that returns to `site` (the user's call of the
+ * checked entry point) outwards; the checker's own frames, however many inlining
+ * left, are dropped. Returns the frames kept. */
+static int wf_backtrace_from(void **frames, void *site)
+{
+    int n = backtrace(frames, WF_CHECKS_FRAMES);
+    int from = 0;
+    while (from < n && frames[from] != site)
+        from++;
+    if (from == n)
+        from = 0; /* not found (a tail call): keep everything */
+    memmove(frames, frames + from, (size_t)(n - from) * sizeof *frames);
+    return n - from;
+}
+
+static void wf_report_here(void *site)
 {
     void *frames[WF_CHECKS_FRAMES];
-    int n = backtrace(frames, WF_CHECKS_FRAMES);
-    wf_report_frames(frames + 2, n > 2 ? n - 2 : 0); /* from the caller of the check */
+    wf_report_frames(frames, wf_backtrace_from(frames, site));
 }
 
 static void wf_report_end(void)
@@ -182,38 +200,116 @@ static void wf_report_end(void)
 
 /* ---- validating an acquire ---------------------------------------------------- */
 
-/* Under wf_graph_lock: searches from `from` for `target` over edges that are not
- * inverted; true if found (the path is in the nodes' prev/via). */
-static bool wf_reaches(wf_node *from, wf_node *target)
+/* A growable array of nodes (the searches' stacks and visited sets). */
+typedef struct wf_nodes_buf {
+    wf_node **at;
+    size_t n, cap;
+} wf_nodes_buf;
+
+static void wf_buf_push(wf_nodes_buf *b, wf_node *n)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 64;
+        b->at = wf_checks_alloc(b->at, b->cap * sizeof *b->at);
+    }
+    b->at[b->n++] = n;
+}
+
+/* Under wf_graph_lock, the two searches of Pearce and Kelly's dynamic
+ * topological order ("A dynamic topological sort algorithm for directed acyclic
+ * graphs", 2006), as Abseil's GraphCycles keeps it: every node has a rank `ord`,
+ * and every (not inverted) edge goes from a lower rank to a higher one. A new edge
+ * from -> to with from's rank below to's needs no search at all (the common case
+ * once a program's order has been seen); otherwise the nodes between the two
+ * ranks are searched and re-ranked, and a cycle exists iff `to` reaches `from`. */
+static wf_nodes_buf wf_stack, wf_fwd, wf_back;
+
+/* Forward from `from` over nodes ranked at most `ub`: true if `target` is reached
+ * (the path is in the nodes' prev/via links); the nodes visited are in wf_fwd. */
+static bool wf_search_forward(wf_node *from, wf_node *target, uint64_t ub)
 {
     uint64_t mark = ++wf_search_mark;
-    size_t n = 0;
+    wf_stack.n = wf_fwd.n = 0;
     from->mark = mark;
     from->prev = NULL;
-    if (wf_search_cap == 0) {
-        wf_search_cap = 64;
-        wf_search_stack = wf_checks_alloc(NULL, wf_search_cap * sizeof *wf_search_stack);
-    }
-    wf_search_stack[n++] = from;
-    while (n > 0) {
-        wf_node *at = wf_search_stack[--n];
+    wf_buf_push(&wf_stack, from);
+    while (wf_stack.n > 0) {
+        wf_node *at = wf_stack.at[--wf_stack.n];
+        wf_buf_push(&wf_fwd, at);
         if (at == target)
             return true;
         for (size_t i = 0; i < at->n_edges; i++) {
             wf_edge *e = &at->edges[i];
-            if (e->inverted || e->to->mark == mark)
+            if (e->inverted || e->to->mark == mark || e->to->ord > ub)
                 continue;
             e->to->mark = mark;
             e->to->prev = at;
             e->to->via = e;
-            if (n == wf_search_cap) {
-                wf_search_cap *= 2;
-                wf_search_stack = wf_checks_alloc(wf_search_stack,
-                                                  wf_search_cap * sizeof *wf_search_stack);
-            }
-            wf_search_stack[n++] = e->to;
+            wf_buf_push(&wf_stack, e->to);
         }
     }
+    return false;
+}
+
+/* Backward from `from` over in-edges, nodes ranked at least `lb`, into wf_back. */
+static void wf_search_backward(wf_node *from, uint64_t lb)
+{
+    uint64_t mark = ++wf_search_mark;
+    wf_stack.n = wf_back.n = 0;
+    from->mark = mark;
+    wf_buf_push(&wf_stack, from);
+    while (wf_stack.n > 0) {
+        wf_node *at = wf_stack.at[--wf_stack.n];
+        wf_buf_push(&wf_back, at);
+        for (size_t i = 0; i < at->n_preds; i++) {
+            wf_node *p = at->preds[i];
+            if (p->mark == mark || p->ord < lb)
+                continue;
+            p->mark = mark;
+            wf_buf_push(&wf_stack, p);
+        }
+    }
+}
+
+static int wf_by_ord(const void *a, const void *b)
+{
+    uint64_t x = (*(wf_node *const *)a)->ord, y = (*(wf_node *const *)b)->ord;
+    return x < y ? -1 : x > y;
+}
+
+/* After both searches of a new edge that closes no cycle: the nodes that reach
+ * `from` (wf_back) take the lowest of the ranks involved, in their old order, and
+ * the nodes `to` reaches (wf_fwd) the rest, so the new edge goes upwards. */
+static void wf_reorder(void)
+{
+    qsort(wf_back.at, wf_back.n, sizeof *wf_back.at, wf_by_ord);
+    qsort(wf_fwd.at, wf_fwd.n, sizeof *wf_fwd.at, wf_by_ord);
+    size_t n = wf_back.n + wf_fwd.n;
+    uint64_t *ords = wf_checks_alloc(NULL, n * sizeof *ords);
+    size_t i = 0, j = 0, k = 0;
+    while (i < wf_back.n || j < wf_fwd.n) {
+        if (j == wf_fwd.n || (i < wf_back.n && wf_back.at[i]->ord < wf_fwd.at[j]->ord))
+            ords[k++] = wf_back.at[i++]->ord;
+        else
+            ords[k++] = wf_fwd.at[j++]->ord;
+    }
+    for (i = 0; i < wf_back.n; i++)
+        wf_back.at[i]->ord = ords[i];
+    for (j = 0; j < wf_fwd.n; j++)
+        wf_fwd.at[j]->ord = ords[wf_back.n + j];
+    free(ords);
+}
+
+/* Whether the new edge from -> to closes a cycle; if not, the ranks are updated
+ * for it. A cycle leaves the path to -> ... -> from in the prev/via links. */
+static bool wf_closes_cycle(wf_node *from, wf_node *to)
+{
+    if (from->ord < to->ord)
+        return false;
+    if (wf_search_forward(to, from, from->ord))
+        return true;
+    wf_search_backward(from, to->ord);
+    wf_reorder();
     return false;
 }
 
@@ -258,7 +354,7 @@ static void wf_report_cycle(wf_node *held, wf_node *taken, const wf_edge *closin
 
 /* The slow half of an acquire of `obj` that is not in the validated cache: adds
  * the edges held -> obj the graph lacks, each checked for a cycle first. */
-static void wf_validate(const void *obj)
+static void wf_validate(const void *obj, void *site)
 {
     void *frames[WF_CHECKS_FRAMES];
     int nframes = -1; /* taken on the first new edge */
@@ -274,18 +370,19 @@ static void wf_validate(const void *obj)
             known = from->edges[k].to == to;
         if (known)
             continue;
-        if (nframes < 0) {
-            int n = backtrace(frames, WF_CHECKS_FRAMES);
-            /* From the user's call: drop this function, wf_checks_acquire and the
-             * weft__checked_* entry. */
-            nframes = n > 3 ? n - 3 : 0;
-            memmove(frames, frames + (n - nframes), (size_t)nframes * sizeof *frames);
-        }
-        bool cycle = wf_reaches(to, from);
+        if (nframes < 0)
+            nframes = wf_backtrace_from(frames, site);
+        bool cycle = wf_closes_cycle(from, to);
         wf_edge *e = wf_edge_add(from, to, frames, nframes);
         if (cycle) {
             e->inverted = true;
             wf_report_cycle(from, to, e);
+        } else {
+            if (to->n_preds == to->cap_preds) {
+                to->cap_preds = to->cap_preds ? 2 * to->cap_preds : 4;
+                to->preds = wf_checks_alloc(to->preds, to->cap_preds * sizeof *to->preds);
+            }
+            to->preds[to->n_preds++] = from;
         }
     }
     weft_lock_release(&wf_graph_lock);
@@ -355,7 +452,7 @@ static bool wf_first_report(const void *obj)
 }
 
 /* Before a blocking acquire of obj: order against what is held. */
-static void wf_checks_acquire(const void *obj)
+static void wf_checks_acquire(const void *obj, void *site)
 {
     if (wf_me.n == 0)
         return;
@@ -366,20 +463,20 @@ static void wf_checks_acquire(const void *obj)
     if (*slot == key)
         return;
     wf_prune_stale();
-    wf_validate(obj);
+    wf_validate(obj, site);
     /* Cached under the pruned chain's key (the one the next acquire computes). */
     key = wf_me.n ? wf_mix(wf_me.held[wf_me.n - 1].chain, obj) : key;
     wf_me.cache[key & (WF_CHECKS_CACHE - 1)] = key;
 }
 
-static void wf_self_deadlock(const void *obj, const wf_held *e)
+static void wf_self_deadlock(const void *obj, const wf_held *e, void *site)
 {
     if (!wf_first_report(obj))
         return;
     fputs("weft checks: self-deadlock: ", stderr);
     wf_report_lock("re-acquiring", obj);
     fputs(", which this thread already holds, at:\n", stderr);
-    wf_report_here();
+    wf_report_here(site);
     fputs("  it was acquired at:\n", stderr);
     wf_report_frames(&e->site, 1);
     wf_report_end();
@@ -393,8 +490,8 @@ static int wf_checked_lock(weft_lock *l, weft_deadline d, void *site)
         return weft_lock_acquire_until(l, d);
     wf_held *e = wf_find(l);
     if (e && weft_lock_locked(l))
-        wf_self_deadlock(l, e);
-    wf_checks_acquire(l);
+        wf_self_deadlock(l, e, site);
+    wf_checks_acquire(l, site);
     int rc = weft_lock_acquire_until(l, d);
     if (rc == 0)
         wf_push(l, WF_HELD_LOCK, 1, site);
@@ -454,7 +551,7 @@ static int wf_checked_rlock(weft_rlock *r, weft_deadline d, bool block, void *si
         return rc;
     }
     if (block)
-        wf_checks_acquire(r);
+        wf_checks_acquire(r, site);
     int rc = block ? weft_rlock_acquire_until(r, d) : (weft_rlock_try_acquire(r) ? 0 : EBUSY);
     if (rc == 0)
         wf_push(r, WF_HELD_RLOCK, 1, site);
@@ -490,12 +587,13 @@ bool weft__checked_rlock_try_acquire(weft_rlock *r)
 
 int weft__checked_rlock_release(weft_rlock *r)
 {
+    void *site = __builtin_return_address(0);
     int rc = weft_rlock_release(r);
     if (rc == EPERM && wf_first_report(r)) {
         fputs("weft checks: ", stderr);
         wf_report_lock("releasing rlock", r);
         fputs(", which this thread does not hold, at:\n", stderr);
-        wf_report_here();
+        wf_report_here(site);
         wf_report_end();
     }
     if (rc == 0) {
@@ -522,8 +620,9 @@ void wf_checks_cond_reacquire(const void *obj, bool rlock, uint32_t depth)
 {
     if (depth == 0)
         return; /* it was not on our stack (a weft_lock taken by another thread) */
-    wf_checks_acquire(obj);
-    wf_push(obj, rlock ? WF_HELD_RLOCK : WF_HELD_LOCK, depth, __builtin_return_address(0));
+    void *site = __builtin_return_address(0);
+    wf_checks_acquire(obj, site);
+    wf_push(obj, rlock ? WF_HELD_RLOCK : WF_HELD_LOCK, depth, site);
 }
 
 static void wf_checks_thread_exit(void)
