@@ -29,6 +29,7 @@
  * knows nothing of lifetimes: memory reused for another lock inherits its edges. */
 #include "lockdep.h"
 
+#include "profile_internal.h"
 #include "waiting.h"
 
 #include <execinfo.h>
@@ -484,6 +485,17 @@ static void wf_self_deadlock(const void *obj, const wf_held *e, void *site)
 
 /* ---- the checked entry points ------------------------------------------------- */
 
+/* The contention profile's sites are the user's calls, not ours. */
+static int wf_profiled_lock(weft_lock *l, weft_deadline d, void *site)
+{
+    if (WF_LIKELY(!wf_profile_on()))
+        return weft_lock_acquire_until(l, d);
+    void *outer = wf_profile_enter(site);
+    int rc = weft_lock_acquire_until(l, d);
+    wf_profile_leave(outer);
+    return rc;
+}
+
 static int wf_checked_lock(weft_lock *l, weft_deadline d, void *site)
 {
     if (!l)
@@ -492,7 +504,7 @@ static int wf_checked_lock(weft_lock *l, weft_deadline d, void *site)
     if (e && weft_lock_locked(l))
         wf_self_deadlock(l, e, site);
     wf_checks_acquire(l, site);
-    int rc = weft_lock_acquire_until(l, d);
+    int rc = wf_profiled_lock(l, d, site);
     if (rc == 0)
         wf_push(l, WF_HELD_LOCK, 1, site);
     return rc;
@@ -530,7 +542,10 @@ bool weft__checked_lock_try_acquire(weft_lock *l)
 
 int weft__checked_lock_release(weft_lock *l)
 {
+    void *outer = wf_profile_on() ? wf_profile_enter(__builtin_return_address(0)) : NULL;
     int rc = weft_lock_release(l);
+    if (wf_profile_on())
+        wf_profile_leave(outer);
     if (rc == 0) {
         wf_held *e = wf_find(l);
         if (e)

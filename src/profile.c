@@ -85,6 +85,8 @@ void wf_profile_leave(void *outer)
 
 void wf_profile_release(const void *word, void *site)
 {
+    if (wf_site)
+        site = wf_site; /* an outer entry (a checked release) named the site */
     size_t i = wf_hash(word, WF_PROFILE_BLAME_SLOTS);
     atomic_store_explicit(&wf_blame_site[i], (uintptr_t)site, memory_order_relaxed);
     atomic_store_explicit(&wf_blame_word[i], (uintptr_t)word, memory_order_relaxed);
