@@ -60,7 +60,8 @@ typedef struct wf_checks_thread {
     bool armed;      /* registered for the exit check */
 } wf_checks_thread;
 
-static _Thread_local wf_checks_thread wf_me;
+/* initial-exec: every checked call reads it (as weft__rlock_me, see rlock.h). */
+static _Thread_local wf_checks_thread wf_me __attribute__((tls_model("initial-exec")));
 
 typedef struct wf_node wf_node;
 
