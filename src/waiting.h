@@ -79,6 +79,10 @@ typedef struct wf_spin_policy {
 #define WF_SPIN_YIELDING ((wf_spin_policy){.pauses = 100, .max_run = 1, .yields = 8})
 /* Only yields (a spin would hold the CPU the waker needs). */
 #define WF_SPIN_YIELD_ONLY ((wf_spin_policy){.pauses = 0, .max_run = 1, .yields = 8})
+/* A pool worker polling every queue for work before it parks (Go's spinning
+ * threads): about 60 polls up to 32 pauses apart, then 8 yields for a submitter
+ * that may need this core. */
+#define WF_SPIN_SEARCH ((wf_spin_policy){.pauses = 1792, .max_run = 32, .yields = 8})
 /* A peer half way through an operation (it is running, never sleeping): 128 pauses,
  * then yield for as long as it takes (it may be preempted on our CPU). */
 #define WF_SPIN_PEER ((wf_spin_policy){.pauses = 128, .max_run = 1, .yields = UINT16_MAX})
