@@ -379,8 +379,9 @@ static void wf_wake_all(struct weft_pool *p)
 
 /* Take room for one task. A worker of the pool never waits (it would block the
  * tasks that make room). Returns 0, EAGAIN (no room and `poll`) or ETIMEDOUT.
- * Sets *waited once it starts waiting: the caller then counts in submits_waiting
- * until it returns. */
+ * The first time a call waits (*waited false), it counts itself in
+ * submits_waiting and sets *waited: the public call that made it stays counted
+ * until it returns (wf_pool_done_waiting), a map across all its submits. */
 static int wf_room_acquire(struct weft_pool *p, bool own_worker, bool poll, weft_deadline d,
                            bool *waited)
 {
@@ -406,7 +407,7 @@ static int wf_room_acquire(struct weft_pool *p, bool own_worker, bool poll, weft
         if (!*waited) {
             *waited = true;
             /* relaxed: destroy reads it only to refuse; its free is ordered after
-             * our last touch by the release decrement (wf_pool_push). */
+             * our last touch by the release decrement (wf_pool_done_waiting). */
             atomic_fetch_add_explicit(&p->submits_waiting, 1, memory_order_relaxed);
         }
         if (weft_deadline_passed(d))
@@ -806,23 +807,36 @@ static int wf_pool_enqueue(weft_pool *p, struct wf_worker *self, weft_task_fn fn
     return 0;
 }
 
-/* Every submit: fut NULL makes a post. `poll`: no room is EAGAIN, not a wait. */
+/* Every submit: fut NULL makes a post. `poll`: no room is EAGAIN, not a wait.
+ * *waited: as in wf_room_acquire. */
 static int wf_pool_push(weft_pool *p, weft_task_fn fn, void *arg, weft_future **fut, bool poll,
-                        weft_deadline d)
+                        weft_deadline d, bool *waited)
 {
     struct wf_worker *self = wf_pool_is_own_worker(p) ? wf_worker_self : NULL;
     /* relaxed: an early answer; the seq_cst re-read after the push decides. */
     uint32_t closed = atomic_load_explicit(&p->closed, memory_order_relaxed);
     if (closed)
         return wf_closed_error(closed);
-    bool waited = false;
-    int r = wf_room_acquire(p, self != NULL, poll, d, &waited);
-    if (r == 0)
-        r = wf_pool_enqueue(p, self, fn, arg, fut);
+    int r = wf_room_acquire(p, self != NULL, poll, d, waited);
+    return r ? r : wf_pool_enqueue(p, self, fn, arg, fut);
+}
+
+/* The end of a public call that waited for room (waited): its last touch of p. */
+static inline void wf_pool_done_waiting(weft_pool *p, bool waited)
+{
     if (waited)
-        /* release: our last touch of p; a destroy that reads the count (acquire)
-         * frees the pool only after it. */
+        /* release: a destroy that reads the count (acquire) frees the pool only
+         * after our uses of it. */
         atomic_fetch_sub_explicit(&p->submits_waiting, 1, memory_order_release);
+}
+
+/* A submit or post as one public call. */
+static int wf_pool_submit_one(weft_pool *p, weft_task_fn fn, void *arg, weft_future **fut,
+                              bool poll, weft_deadline d)
+{
+    bool waited = false;
+    int r = wf_pool_push(p, fn, arg, fut, poll, d, &waited);
+    wf_pool_done_waiting(p, waited);
     return r;
 }
 
@@ -833,7 +847,7 @@ int weft_pool_submit_until(weft_pool *p, weft_task_fn fn, void *arg, weft_future
         *fut = NULL;
     if (!p || !fn || !fut)
         return EINVAL;
-    return wf_pool_push(p, fn, arg, fut, weft_deadline_passed(d), d);
+    return wf_pool_submit_one(p, fn, arg, fut, weft_deadline_passed(d), d);
 }
 
 int weft_pool_submit_for(weft_pool *p, weft_task_fn fn, void *arg, weft_future **fut,
@@ -843,7 +857,7 @@ int weft_pool_submit_for(weft_pool *p, weft_task_fn fn, void *arg, weft_future *
         *fut = NULL;
     if (!p || !fn || !fut)
         return EINVAL;
-    return wf_pool_push(p, fn, arg, fut, timeout_ns == 0, weft_deadline_in(timeout_ns));
+    return wf_pool_submit_one(p, fn, arg, fut, timeout_ns == 0, weft_deadline_in(timeout_ns));
 }
 
 int weft_pool_submit(weft_pool *p, weft_task_fn fn, void *arg, weft_future **fut)
@@ -855,14 +869,14 @@ int weft_pool_post_until(weft_pool *p, weft_task_fn fn, void *arg, weft_deadline
 {
     if (!p || !fn)
         return EINVAL;
-    return wf_pool_push(p, fn, arg, NULL, weft_deadline_passed(d), d);
+    return wf_pool_submit_one(p, fn, arg, NULL, weft_deadline_passed(d), d);
 }
 
 int weft_pool_post_for(weft_pool *p, weft_task_fn fn, void *arg, int64_t timeout_ns)
 {
     if (!p || !fn)
         return EINVAL;
-    return wf_pool_push(p, fn, arg, NULL, timeout_ns == 0, weft_deadline_in(timeout_ns));
+    return wf_pool_submit_one(p, fn, arg, NULL, timeout_ns == 0, weft_deadline_in(timeout_ns));
 }
 
 int weft_pool_post(weft_pool *p, weft_task_fn fn, void *arg)
@@ -881,10 +895,11 @@ int weft_pool_map_until(weft_pool *p, weft_task_fn fn, void *const *args, size_t
     if (!fs)
         return ENOMEM;
     size_t submitted = 0;
+    bool waited = false;
     int r = 0;
     for (; submitted < n; submitted++) {
         /* Waiting for room shares the map's deadline: running out is a timeout. */
-        r = wf_pool_push(p, fn, args[submitted], &fs[submitted], false, d);
+        r = wf_pool_push(p, fn, args[submitted], &fs[submitted], false, d, &waited);
         if (r != 0)
             break;
     }
@@ -899,6 +914,7 @@ int weft_pool_map_until(weft_pool *p, weft_task_fn fn, void *const *args, size_t
             weft_future_cancel(fs[i]); /* EBUSY for those done or running */
         weft_future_release(fs[i]);
     }
+    wf_pool_done_waiting(p, waited); /* after the cancels, which may unpend */
     free(fs);
     return r;
 }
