@@ -310,13 +310,15 @@ static void wf_stop_searching(struct weft_pool *p)
 /* Poll every queue for a while; NULL if nothing turned up (or `watched` is done). */
 static weft_future *wf_search(struct wf_worker *w, const weft_future *watched)
 {
-    wf_spinner spin = wf_spinner_start(WF_SPIN_SEARCH);
-    while (wf_spin(&spin)) {
-        if (watched && weft_future_done(watched))
-            return NULL;
-        weft_future *f = wf_find_task(w);
-        if (f)
-            return f;
+    for (int lap = 0; lap < WF_SPIN_SEARCH_LAPS; lap++) {
+        wf_spinner spin = wf_spinner_start_flat(WF_SPIN_SEARCH);
+        while (wf_spin(&spin)) {
+            if (watched && weft_future_done(watched))
+                return NULL;
+            weft_future *f = wf_find_task(w);
+            if (f)
+                return f;
+        }
     }
     return NULL;
 }

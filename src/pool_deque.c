@@ -24,30 +24,7 @@ void wf_deque_init(struct wf_deque *q)
         atomic_init(&q->slots[k], NULL);
 }
 
-/* ---- the owner's side ------------------------------------------------------------ */
-
-bool wf_deque_push(struct wf_deque *q, weft_future *f)
-{
-    int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* ours alone */
-    /* acquire: a thief's CAS of top happens before we reuse the slot it read. */
-    int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
-    if (b - t >= WF_DEQUE_SIZE)
-        return false;
-    /* relaxed: published by the store of bottom below. */
-    atomic_store_explicit(&q->slots[b & (WF_DEQUE_SIZE - 1)], f, memory_order_relaxed);
-    /* seq_cst: release publishes the slot (and the task) to thieves; seq_cst makes
-     * it the first half of the submit Dekker (wf_pool_notify reads next). */
-    atomic_store_explicit(&q->bottom, b + 1, memory_order_seq_cst);
-    return true;
-}
-
-int64_t wf_deque_room(struct wf_deque *q)
-{
-    /* relaxed: our own bottom; acquire: a top that only grows (room is
-     * underestimated), and a thief's CAS before we reuse the slot it read. */
-    return WF_DEQUE_SIZE - (atomic_load_explicit(&q->bottom, memory_order_relaxed) -
-                            atomic_load_explicit(&q->top, memory_order_acquire));
-}
+/* ---- the owner's side (push and take are inline in the header) -------------------- */
 
 void wf_deque_push_batch(struct wf_deque *q, weft_future *const *fs, int n)
 {
@@ -60,35 +37,6 @@ void wf_deque_push_batch(struct wf_deque *q, weft_future *const *fs, int n)
     atomic_store_explicit(&q->bottom, b + n, memory_order_seq_cst);
 }
 
-weft_future *wf_deque_take(struct wf_deque *q)
-{
-    int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed) - 1;
-    /* relaxed: top only grows, so if it has reached bottom already the deque is
-     * empty, and we skip the costly store below. */
-    if (atomic_load_explicit(&q->top, memory_order_relaxed) > b)
-        return NULL;
-    /* seq_cst store, then seq_cst load: the paper's fence between them. Either a
-     * thief's load of bottom sees our claim, or our load of top sees its CAS. */
-    atomic_store_explicit(&q->bottom, b, memory_order_seq_cst);
-    int64_t t = atomic_load_explicit(&q->top, memory_order_seq_cst);
-    if (t > b) {
-        /* Empty after all: restore. release: keeps publishing the slots below b. */
-        atomic_store_explicit(&q->bottom, b + 1, memory_order_release);
-        return NULL;
-    }
-    /* relaxed: our own slot, written by us. */
-    weft_future *f =
-        atomic_load_explicit(&q->slots[b & (WF_DEQUE_SIZE - 1)], memory_order_relaxed);
-    if (t == b) {
-        /* The last task: race the thieves for it on top. seq_cst as in the paper. */
-        if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, memory_order_seq_cst,
-                                                     memory_order_relaxed))
-            f = NULL;
-        /* release: as above. */
-        atomic_store_explicit(&q->bottom, b + 1, memory_order_release);
-    }
-    return f;
-}
 
 /* ---- the thieves' side ------------------------------------------------------------ */
 

@@ -27,7 +27,7 @@
 
 enum {
     WF_SEG_SLOTS = 63,    /* task slots of a segment */
-    WF_LAP = 64,          /* positions per segment: the last one is never a slot */
+    WF_LAP = WF_SEG_SLOTS + 1, /* positions per segment: the last one is never a slot */
     WF_BACKLOG = 1 << 14, /* queued tasks past which a producer yields its core */
 };
 
