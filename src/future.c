@@ -123,6 +123,7 @@ static void wf_future_after_done(weft_future *f, uint32_t old)
 /* The owner of a RUNNING future (its runner or setter) publishes FINISHED. */
 static void wf_future_publish_finished(weft_future *f)
 {
+    /* relaxed: a first guess for the CAS, which decides. */
     uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
     uint32_t want;
     do {
@@ -143,6 +144,7 @@ void wf_future_finish(weft_future *f, void *result, int error)
 
 bool wf_future_set_running(weft_future *f)
 {
+    /* relaxed: a first guess for the CAS, which decides. */
     uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
     do {
         if (wf_phase(old) != WF_FUTURE_PENDING)
@@ -157,6 +159,7 @@ bool wf_future_set_running(weft_future *f)
 
 bool wf_future_cancel_pending(weft_future *f)
 {
+    /* relaxed: a first guess for the CAS, which decides. */
     uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
     do {
         if (wf_phase(old) != WF_FUTURE_PENDING)
@@ -180,6 +183,7 @@ int weft_future_set_running_or_notify_cancel(weft_future *f)
         return EINVAL;
     if (f->exec)
         return EPERM;
+    /* relaxed: a first guess for the CAS, which decides. */
     uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
     for (;;) {
         if (wf_phase(old) == WF_FUTURE_CANCELLED)
@@ -200,6 +204,7 @@ static int wf_future_set(weft_future *f, void *result, int error)
         return EINVAL;
     if (f->exec)
         return EPERM;
+    /* relaxed: a first guess for the CAS, which decides. */
     uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
     do {
         if (wf_is_done(old) || (old & WF_FUTURE_SETTING))
@@ -267,6 +272,7 @@ int weft_future_result_until(weft_future *f, weft_deadline d, void **result)
                                     : wf_future_sleep(f, d);
         if (r != 0)
             return r;
+        /* acquire: as above. */
         s = atomic_load_explicit(&f->state, memory_order_acquire);
     }
     if (wf_phase(s) == WF_FUTURE_CANCELLED)
