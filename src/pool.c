@@ -935,8 +935,10 @@ int weft_pool_map(weft_pool *p, weft_task_fn fn, void *const *args, size_t n, vo
 static void wf_pool_drain(struct weft_pool *p, enum wf_drain how)
 {
     /* A thread that is no worker (a submitter running leftovers, destroy) is pinned
-     * while it runs tasks, as workers are: weft_thread_exit in a task gets EPERM. */
-    bool pin = how == WF_DRAIN_RUN && !wf_worker_self;
+     * while it runs tasks, as workers are: weft_thread_exit in a task gets EPERM.
+     * Inside a task (a drain from a task run by a drain) it is pinned already, and
+     * stays so until the outer drain is done. */
+    bool pin = how == WF_DRAIN_RUN && !wf_worker_self && !wf_running_top;
     if (pin)
         wf_thread_set_pinned(true);
     for (int i = 0; i < WF_INJECT_SHARDS; i++) {
