@@ -5,7 +5,9 @@
  * the lock (WRITER), which stops new readers at once, then waits for the readers
  * it found to leave (HELD). Readers that come meanwhile queue (QUEUED) and watch
  * PHASE; the writer lets go by counting every queued reader in as a reader and
- * flipping PHASE in one step, so they are in before any next writer can claim.
+ * flipping PHASE in one step, so they are in before any next writer can claim. (A
+ * claim given up, by a try or a timeout, only clears WRITER: the queued readers
+ * then let themselves in, and writers wait until they have.)
  *
  * The visible-readers table (BRAVO, Dice and Kogan, USENIX ATC 2019; the rows per
  * thread are ck_brlock's per-reader records, shared by all locks, and the writer's
@@ -322,11 +324,22 @@ static uint32_t wf_rw_opened(uint32_t s, uint32_t keep)
     return (flags ^ WEFT_RWLOCK_PHASE) | readers << WEFT_RWLOCK_READERS_SHIFT;
 }
 
+/* The word once a claim that never held is given up: WRITER and RSLEEP clear, and
+ * the queued readers let themselves in (wf_rw_read_wait). PHASE does not flip: it
+ * flips only when a writer that held lets go, which cannot happen before every
+ * reader it let in has left; so a reader that has not yet seen its phase turn
+ * never sees it turn back (one bit is enough). */
+static uint32_t wf_rw_given_up(uint32_t s)
+{
+    return s & ~(WEFT_RWLOCK_WRITER | WEFT_RWLOCK_RSLEEP);
+}
+
 /* Lets go of a claim whose bits `need` are set (WRITER: a claim given up;
- * WRITER|HELD: a release or downgrade), keeping `keep` read holds; false, changing
+ * WRITER|HELD: a release or downgrade, keeping `keep` read holds); false, changing
  * nothing, if they are not set. */
 static bool wf_rw_let_go(weft_rwlock *rw, uint32_t need, uint32_t keep)
 {
+    bool held = (need & WEFT_RWLOCK_HELD) != 0;
     /* relaxed: the CAS below decides. */
     uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
     do {
@@ -334,10 +347,11 @@ static bool wf_rw_let_go(weft_rwlock *rw, uint32_t need, uint32_t keep)
             return false;
         /* seq_cst: release for the section, and ordered before the look at
          * `writers` below (the pair with wf_rw_writer_sleep). */
-    } while (!atomic_compare_exchange_weak_explicit(&rw->state, &s, wf_rw_opened(s, keep),
+    } while (!atomic_compare_exchange_weak_explicit(&rw->state, &s,
+                                                    held ? wf_rw_opened(s, keep) : wf_rw_given_up(s),
                                                     memory_order_seq_cst, memory_order_relaxed));
-    /* Lost wakeup avoided: PHASE flipped (and RSLEEP cleared) before this wake, so
-     * a queued reader about to sleep on the old value finds it changed. */
+    /* Lost wakeup avoided: the word left the value queued readers sleep on
+     * (WRITER or PHASE changed, RSLEEP cleared) before this wake. */
     if (s & WEFT_RWLOCK_RSLEEP)
         wf_wake(&rw->state, INT_MAX);
     /* seq_cst: the other half of the pair with wf_rw_writer_sleep. */
@@ -351,12 +365,30 @@ static bool wf_rw_let_go(weft_rwlock *rw, uint32_t need, uint32_t keep)
 
 /* ---- read side ------------------------------------------------------------------- */
 
-/* A queued reader (its registration made `seen`) waits for PHASE to flip. */
+/* A queued reader whose claim was given up lets itself in (from QUEUED to READERS);
+ * false if the word moved (*seen reloaded). */
+static bool wf_rw_let_self_in(weft_rwlock *rw, uint32_t *seen)
+{
+    /* acquire: the section follows whatever the last holder did (the given-up
+     * claimer held nothing; the chain runs back through the word's RMWs). */
+    return atomic_compare_exchange_weak_explicit(
+        &rw->state, seen, *seen - WEFT_RWLOCK_QUEUED_ONE + WEFT_RWLOCK_READER_ONE,
+        memory_order_acquire, memory_order_acquire);
+}
+
+/* A queued reader (its registration made `seen`) waits for PHASE to flip (the
+ * writer held and let go, counting it in), or for WRITER to clear with PHASE as
+ * it was (the writer gave its claim up: the reader lets itself in). */
 static int wf_rw_read_wait(weft_rwlock *rw, uint32_t seen, weft_deadline d)
 {
     const uint32_t phase = seen & WEFT_RWLOCK_PHASE;
     wf_spinner spin = wf_spinner_start(WF_SPIN_LOCK);
     while ((seen & WEFT_RWLOCK_PHASE) == phase) {
+        if (!(seen & WEFT_RWLOCK_WRITER)) {
+            if (wf_rw_let_self_in(rw, &seen))
+                return 0;
+            continue;
+        }
         if (wf_spin(&spin)) {
             /* acquire: a flipped PHASE lets us in; pairs with the CAS that flipped it. */
             seen = atomic_load_explicit(&rw->state, memory_order_acquire);
@@ -366,21 +398,29 @@ static int wf_rw_read_wait(weft_rwlock *rw, uint32_t seen, weft_deadline d)
          * wakes us; we sleep only while the word still shows our phase and RSLEEP. */
         if (wf_sleep_flagged(&rw->state, &seen, WEFT_RWLOCK_RSLEEP, d) != ETIMEDOUT)
             continue;
-        /* Past the deadline: leave the queue, unless the phase turned meanwhile. */
-        while ((seen & WEFT_RWLOCK_PHASE) == phase)
+        /* Past the deadline: leave the queue, unless we are in meanwhile. */
+        while ((seen & WEFT_RWLOCK_PHASE) == phase) {
+            if (!(seen & WEFT_RWLOCK_WRITER)) {
+                if (wf_rw_let_self_in(rw, &seen))
+                    return 0;
+                continue;
+            }
             /* acquire on failure: a flipped PHASE lets us in after all (C11 wants
              * success as strong; leaving itself publishes nothing). */
             if (atomic_compare_exchange_weak_explicit(&rw->state, &seen,
                                                       seen - WEFT_RWLOCK_QUEUED_ONE,
                                                       memory_order_acquire, memory_order_acquire))
                 return ETIMEDOUT;
+        }
     }
     return 0;
 }
 
 /* We have just come in through the word while our own slot holds rw and debts
- * exist: if rw has a debt, that slot is nobody's hold; make it ours and give back
- * the unit we took in the word (the readers' count stays exact). */
+ * exist: if rw has a debt, that slot is nobody's hold; make it ours and give back a
+ * reader counted in the word (the count of readers stays the same). The word may
+ * count none any more: a release by another thread may have taken the one we
+ * added (holds are interchangeable); then the debt stays. */
 static void wf_rw_settle_on_acquire(weft_rwlock *rw, _Atomic uintptr_t *row)
 {
     _Atomic uintptr_t *slot = row + WEFT__RWLOCK_SLOT(rw);
@@ -388,12 +428,20 @@ static void wf_rw_settle_on_acquire(weft_rwlock *rw, _Atomic uintptr_t *row)
     if (atomic_load_explicit(slot, memory_order_relaxed) != (uintptr_t)rw)
         return;
     weft_lock_acquire(&wf_rw_lock);
-    bool settled = wf_rw_debt_take(rw);
+    if (wf_rw_debt_find(rw)) {
+        /* relaxed: the CAS below decides. */
+        uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
+        while (WF_RW_READERS(s) > 0) {
+            /* relaxed: the readers' count does not change (a word reader becomes a
+             * table reader), so nothing is published and no writer is let in. */
+            if (atomic_compare_exchange_weak_explicit(&rw->state, &s, s - WEFT_RWLOCK_READER_ONE,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+                wf_rw_debt_take(rw);
+                break;
+            }
+        }
+    }
     weft_lock_release(&wf_rw_lock);
-    if (settled)
-        /* relaxed: we hold a read unit in the word, so this cannot reach zero, and
-         * our slot now counts for us: no writer can be let in by it. */
-        atomic_fetch_sub_explicit(&rw->state, WEFT_RWLOCK_READER_ONE, memory_order_relaxed);
 }
 
 int weft__rwlock_read_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
@@ -406,7 +454,7 @@ int weft__rwlock_read_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
     uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
     for (;;) {
         if (!(s & WEFT_RWLOCK_WRITER)) {
-            if (WF_RW_READERS(s) >= WEFT_RWLOCK_READERS_MAX) {
+            if (WF_RW_READERS(s) + WF_RW_QUEUED(s) >= WEFT_RWLOCK_READERS_MAX) {
                 if (try_only)
                     return EBUSY;
                 sched_yield(); /* full: wait for room */
@@ -629,12 +677,20 @@ int weft__rwlock_write_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
     if (rw == NULL)
         return EINVAL;
     wf_spinner spin = wf_spinner_start(WF_SPIN_LOCK);
+    wf_spinner behind = wf_spinner_start(WF_SPIN_PEER);
     /* relaxed: the CAS below decides. */
     uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
     for (;;) {
         if (!(s & WEFT_RWLOCK_WRITER)) {
-            if (try_only && WF_RW_READERS(s) > 0)
+            if (try_only && (WF_RW_READERS(s) > 0 || WF_RW_QUEUED(s) > 0))
                 return EBUSY;
+            if (WF_RW_QUEUED(s) > 0) {
+                /* Readers that queued behind a claim given up are letting
+                 * themselves in (awake: the give-up woke them); they go first. */
+                wf_spin(&behind);
+                s = atomic_load_explicit(&rw->state, memory_order_relaxed);
+                continue;
+            }
             uint32_t claimed = (s | WEFT_RWLOCK_WRITER) & ~WEFT_RWLOCK_BIAS;
             /* seq_cst: BIAS clears before we look at the table (the pair with an
              * announcing reader); acquire for the section. */
@@ -688,7 +744,7 @@ bool weft_rwlock_try_upgrade(weft_rwlock *rw)
     /* relaxed: the CAS below decides. */
     uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
     do {
-        if ((s & WEFT_RWLOCK_WRITER) || WF_RW_READERS(s) > 1)
+        if ((s & WEFT_RWLOCK_WRITER) || WF_RW_QUEUED(s) > 0 || WF_RW_READERS(s) > 1)
             return false;
         /* seq_cst, acquire: a claim, as in weft__rwlock_write_slow. */
     } while (!atomic_compare_exchange_weak_explicit(&rw->state, &s,

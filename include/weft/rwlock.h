@@ -52,8 +52,8 @@ WEFT_BEGIN_DECLS
  *   bits    name      meaning
  *   0       WRITER    a writer has claimed the lock: new readers queue behind it
  *   1       HELD      ... and holds it: the readers it found have left
- *   2       PHASE     flips whenever a writer lets go (release, downgrade, or a
- *                     claim given up): the readers queued behind it are in
+ *   2       PHASE     flips whenever a writer that held lets go (release,
+ *                     downgrade): the readers queued behind it are in
  *   3       RSLEEP    a queued reader may be asleep on `state`
  *   4       BIAS      readers may announce themselves in the table
  *   5       SLOTS     the table may hold readers of this lock: a writer must look
@@ -70,7 +70,9 @@ WEFT_BEGIN_DECLS
  *   WRITER|HELD|QUEUED=k|RSLEEP     write-held, k readers wait for it, some asleep
  *
  * BIAS is only ever set with WRITER clear (by a reader coming in) and cleared by
- * the claim that sets WRITER; QUEUED and RSLEEP are only non-zero with WRITER set.
+ * the claim that sets WRITER. RSLEEP is only set with WRITER; QUEUED is non-zero
+ * with WRITER, or just after a claim is given up (timed out, or a try): then the
+ * queued readers let themselves in, and no writer claims before they have.
  *
  * `writers`: bits 0..13 count the writers asleep on it until WRITER clears; bit 14
  * DEBTS: a read hold announced in the table was released by another thread (the
