@@ -328,6 +328,7 @@ static void writer_gets_in_past_overlapping_readers(void)
 }
 
 static _Atomic long reads_done;
+static _Atomic long stream_writes;
 
 /* Writers back to back (each re-claims as soon as it lets go) while readers must
  * still get in: each writer's release lets in the readers that queued behind it. */
@@ -346,8 +347,6 @@ static void *stream_writer(void *arg)
     atomic_fetch_add_explicit(&finished, 1, memory_order_release);
     return NULL;
 }
-
-static _Atomic long stream_writes;
 
 static void *stream_reader(void *arg)
 {
