@@ -3,11 +3,18 @@
  * The lock is phase-fair (Brandenburg and Anderson's phase-fair reader-writer
  * locks, here sleeping on the words instead of spinning): a writer first claims
  * the lock (WRITER), which stops new readers at once, then waits for the readers
- * it found to leave (HELD). Readers that come meanwhile queue (QUEUED) and watch
- * PHASE; the writer lets go by counting every queued reader in as a reader and
- * flipping PHASE in one step, so they are in before any next writer can claim. (A
- * claim given up, by a try or a timeout, only clears WRITER: the queued readers
- * then let themselves in, and writers wait until they have.)
+ * it found to leave (HELD). Readers that come meanwhile queue (QUEUED). When the
+ * writer lets go (a release, a downgrade, a claim given up) it clears WRITER and
+ * wakes them; each queued reader then moves itself from QUEUED to READERS, and no
+ * writer claims while QUEUED is not zero: the next writer yields its CPU to them
+ * until all are in. Queued readers are counted as readers only once they run:
+ * counting them in at the release (as a phase-fair lock with a phase bit does)
+ * lets readers that are still asleep, or preempted, hold the lock, and with more
+ * threads than CPUs every next writer then waits out their wakeups while all other
+ * readers queue behind it: a convoy (3-4x less read-mostly throughput at 8 threads
+ * on 2 CPUs, measured). With this order, readers that run keep coming in while the
+ * queued ones catch up. QUEUED only grows while WRITER is set, so the wait is for
+ * a set of readers fixed when the writer let go.
  *
  * The visible-readers table (BRAVO, Dice and Kogan, USENIX ATC 2019; the rows per
  * thread are ck_brlock's per-reader records, shared by all locks, and the writer's
@@ -315,43 +322,25 @@ void weft__rwlock_wake_writer(weft_rwlock *rw)
     wf_wake(&rw->writers, 1);
 }
 
-/* The word once a writer lets go of `s`, keeping `keep` read holds (1: downgrade):
- * the queued readers become readers and PHASE flips; WRITER, HELD, RSLEEP clear. */
-static uint32_t wf_rw_opened(uint32_t s, uint32_t keep)
-{
-    uint32_t readers = WF_RW_READERS(s) + WF_RW_QUEUED(s) + keep;
-    uint32_t flags = s & (WEFT_RWLOCK_PHASE | WEFT_RWLOCK_SLOTS);
-    return (flags ^ WEFT_RWLOCK_PHASE) | readers << WEFT_RWLOCK_READERS_SHIFT;
-}
-
-/* The word once a claim that never held is given up: WRITER and RSLEEP clear, and
- * the queued readers let themselves in (wf_rw_read_wait). PHASE does not flip: it
- * flips only when a writer that held lets go, which cannot happen before every
- * reader it let in has left; so a reader that has not yet seen its phase turn
- * never sees it turn back (one bit is enough). */
-static uint32_t wf_rw_given_up(uint32_t s)
-{
-    return s & ~(WEFT_RWLOCK_WRITER | WEFT_RWLOCK_RSLEEP);
-}
-
 /* Lets go of a claim whose bits `need` are set (WRITER: a claim given up;
- * WRITER|HELD: a release or downgrade, keeping `keep` read holds); false, changing
- * nothing, if they are not set. */
+ * WRITER|HELD: a release, or a downgrade keeping `keep` = 1 read hold); false,
+ * changing nothing, if they are not set. The queued readers then come in. */
 static bool wf_rw_let_go(weft_rwlock *rw, uint32_t need, uint32_t keep)
 {
-    bool held = (need & WEFT_RWLOCK_HELD) != 0;
     /* relaxed: the CAS below decides. */
     uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
+    uint32_t want;
     do {
         if ((s & need) != need)
             return false;
+        want = (s & ~(WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD | WEFT_RWLOCK_RSLEEP)) +
+               keep * WEFT_RWLOCK_READER_ONE;
         /* seq_cst: release for the section, and ordered before the look at
          * `writers` below (the pair with wf_rw_writer_sleep). */
-    } while (!atomic_compare_exchange_weak_explicit(&rw->state, &s,
-                                                    held ? wf_rw_opened(s, keep) : wf_rw_given_up(s),
-                                                    memory_order_seq_cst, memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(&rw->state, &s, want, memory_order_seq_cst,
+                                                    memory_order_relaxed));
     /* Lost wakeup avoided: the word left the value queued readers sleep on
-     * (WRITER or PHASE changed, RSLEEP cleared) before this wake. */
+     * (WRITER and RSLEEP cleared) before this wake. */
     if (s & WEFT_RWLOCK_RSLEEP)
         wf_wake(&rw->state, INT_MAX);
     /* seq_cst: the other half of the pair with wf_rw_writer_sleep. */
@@ -365,55 +354,48 @@ static bool wf_rw_let_go(weft_rwlock *rw, uint32_t need, uint32_t keep)
 
 /* ---- read side ------------------------------------------------------------------- */
 
-/* A queued reader whose claim was given up lets itself in (from QUEUED to READERS);
+/* A queued reader, once WRITER is clear, moves itself from QUEUED to READERS;
  * false if the word moved (*seen reloaded). */
-static bool wf_rw_let_self_in(weft_rwlock *rw, uint32_t *seen)
+static bool wf_rw_come_in(weft_rwlock *rw, uint32_t *seen)
 {
-    /* acquire: the section follows whatever the last holder did (the given-up
-     * claimer held nothing; the chain runs back through the word's RMWs). */
+    /* acquire: the section follows the writer's, which released with the CAS that
+     * cleared WRITER. */
     return atomic_compare_exchange_weak_explicit(
         &rw->state, seen, *seen - WEFT_RWLOCK_QUEUED_ONE + WEFT_RWLOCK_READER_ONE,
         memory_order_acquire, memory_order_acquire);
 }
 
-/* A queued reader (its registration made `seen`) waits for PHASE to flip (the
- * writer held and let go, counting it in), or for WRITER to clear with PHASE as
- * it was (the writer gave its claim up: the reader lets itself in). */
+/* A queued reader (its registration made `seen`) waits for WRITER to clear, then
+ * comes in; no writer claims before it has (it is counted in QUEUED). */
 static int wf_rw_read_wait(weft_rwlock *rw, uint32_t seen, weft_deadline d)
 {
-    const uint32_t phase = seen & WEFT_RWLOCK_PHASE;
-    wf_spinner spin = wf_spinner_start(WF_SPIN_LOCK);
-    while ((seen & WEFT_RWLOCK_PHASE) == phase) {
+    wf_spinner spin = wf_spinner_start(WF_SPIN_BRIEF);
+    for (;;) {
         if (!(seen & WEFT_RWLOCK_WRITER)) {
-            if (wf_rw_let_self_in(rw, &seen))
+            if (wf_rw_come_in(rw, &seen))
                 return 0;
             continue;
         }
-        if (wf_spin(&spin)) {
-            /* acquire: a flipped PHASE lets us in; pairs with the CAS that flipped it. */
-            seen = atomic_load_explicit(&rw->state, memory_order_acquire);
+        /* A brief spin, for a writer about to let go; none once others sleep
+         * (with more threads than CPUs the spinner holds a CPU the writer, or the
+         * readers it waits for, may need). */
+        if (!(seen & WEFT_RWLOCK_RSLEEP) && wf_spin(&spin)) {
+            /* relaxed: only a look; wf_rw_come_in acquires. */
+            seen = atomic_load_explicit(&rw->state, memory_order_relaxed);
             continue;
         }
-        /* Lost wakeup avoided: the writer flips PHASE (clearing RSLEEP) before it
-         * wakes us; we sleep only while the word still shows our phase and RSLEEP. */
+        /* Lost wakeup avoided: the writer clears WRITER (and RSLEEP) before it wakes
+         * us; we sleep only while the word still shows WRITER and RSLEEP. */
         if (wf_sleep_flagged(&rw->state, &seen, WEFT_RWLOCK_RSLEEP, d) != ETIMEDOUT)
             continue;
-        /* Past the deadline: leave the queue, unless we are in meanwhile. */
-        while ((seen & WEFT_RWLOCK_PHASE) == phase) {
-            if (!(seen & WEFT_RWLOCK_WRITER)) {
-                if (wf_rw_let_self_in(rw, &seen))
-                    return 0;
-                continue;
-            }
-            /* acquire on failure: a flipped PHASE lets us in after all (C11 wants
-             * success as strong; leaving itself publishes nothing). */
+        /* Past the deadline: leave the queue, unless the writer let go meanwhile. */
+        while (seen & WEFT_RWLOCK_WRITER)
+            /* relaxed: leaving publishes nothing. */
             if (atomic_compare_exchange_weak_explicit(&rw->state, &seen,
                                                       seen - WEFT_RWLOCK_QUEUED_ONE,
-                                                      memory_order_acquire, memory_order_acquire))
+                                                      memory_order_relaxed, memory_order_relaxed))
                 return ETIMEDOUT;
-        }
     }
-    return 0;
 }
 
 /* We have just come in through the word while our own slot holds rw and debts
@@ -640,7 +622,9 @@ static int wf_rw_drain(weft_rwlock *rw, uint32_t claimed, bool revoking, weft_de
 {
     int64_t started = revoking || !try_only ? weft_now_ns() : 0;
     bool scan = (claimed & WEFT_RWLOCK_SLOTS) != 0;
-    wf_spinner spin = wf_spinner_start(WF_SPIN_LOCK);
+    /* Brief: readers' sections are short when they run; when they do not (more
+     * threads than CPUs), spinning only keeps them off the CPU. */
+    wf_spinner spin = wf_spinner_start(WF_SPIN_BRIEF);
     bool timed_out = false;
     for (;;) {
         /* seq_cst: after the claim (the pair with announcing readers); acquire:
@@ -685,8 +669,9 @@ int weft__rwlock_write_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
             if (try_only && (WF_RW_READERS(s) > 0 || WF_RW_QUEUED(s) > 0))
                 return EBUSY;
             if (WF_RW_QUEUED(s) > 0) {
-                /* Readers that queued behind a claim given up are letting
-                 * themselves in (awake: the give-up woke them); they go first. */
+                /* Readers that queued behind the last writer are coming in (woken
+                 * when it let go); they go first. Yield to them: they may need
+                 * this CPU. */
                 wf_spin(&behind);
                 s = atomic_load_explicit(&rw->state, memory_order_relaxed);
                 continue;

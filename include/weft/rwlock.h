@@ -8,7 +8,11 @@
  *
  * Fair both ways (phase-fair): a writer that is waiting stops new readers; when it
  * is done, the readers that queued behind it meanwhile all go in before the next
- * writer. So readers never starve writers and writers never starve readers.
+ * writer. So readers never starve writers and writers never starve readers. (The
+ * next writer waits for those readers to come in, yielding its CPU, rather than
+ * counting them in while some may still be asleep: with more threads than CPUs, a
+ * lock that counts in readers not yet running makes every writer wait for their
+ * wakeups, and a convoy forms.)
  *
  * Readers that scale. A central reader count costs every read a cache-line
  * transfer even with no writer about. So readers of an unwritten lock announce
@@ -37,8 +41,8 @@
  * Limits: 256 threads hold rows at a time (a row is given back when its thread
  * exits); readers in further threads, and a thread's second read hold of a lock
  * (or of two locks that hash to the same slot), count in the lock word. At most
- * 16383 readers at once and 4095 queued behind a writer; beyond that a reader
- * yields until there is room.
+ * 16383 readers at once (queued ones included); beyond that a reader yields until
+ * there is room.
  */
 #ifndef WEFT_RWLOCK_H
 #define WEFT_RWLOCK_H
@@ -52,13 +56,11 @@ WEFT_BEGIN_DECLS
  *   bits    name      meaning
  *   0       WRITER    a writer has claimed the lock: new readers queue behind it
  *   1       HELD      ... and holds it: the readers it found have left
- *   2       PHASE     flips whenever a writer that held lets go (release,
- *                     downgrade): the readers queued behind it are in
- *   3       RSLEEP    a queued reader may be asleep on `state`
- *   4       BIAS      readers may announce themselves in the table
- *   5       SLOTS     the table may hold readers of this lock: a writer must look
- *   6..17   QUEUED    readers queued behind the writer; they all become READERS
- *                     when it lets go
+ *   2       RSLEEP    a queued reader may be asleep on `state`
+ *   3       BIAS      readers may announce themselves in the table
+ *   4       SLOTS     the table may hold readers of this lock: a writer must look
+ *   5..17   QUEUED    readers queued behind the writer; once WRITER clears, each
+ *                     moves itself to READERS, and no writer claims before all have
  *   18..31  READERS   readers counted here rather than in the table
  *
  *   typical values                  meaning
@@ -68,11 +70,11 @@ WEFT_BEGIN_DECLS
  *   WRITER|SLOTS|READERS=n          a writer waits for n readers and the table's to leave
  *   WRITER|HELD                     write-held
  *   WRITER|HELD|QUEUED=k|RSLEEP     write-held, k readers wait for it, some asleep
+ *   QUEUED=k|READERS=n              let go: k readers on their way in, n in
  *
  * BIAS is only ever set with WRITER clear (by a reader coming in) and cleared by
- * the claim that sets WRITER. RSLEEP is only set with WRITER; QUEUED is non-zero
- * with WRITER, or just after a claim is given up (timed out, or a try): then the
- * queued readers let themselves in, and no writer claims before they have.
+ * the claim that sets WRITER. RSLEEP is only set with WRITER. QUEUED only grows
+ * with WRITER set; with WRITER clear it only shrinks.
  *
  * `writers`: bits 0..13 count the writers asleep on it until WRITER clears; bit 14
  * DEBTS: a read hold announced in the table was released by another thread (the
@@ -81,13 +83,12 @@ WEFT_BEGIN_DECLS
  * bumped before every wake of this word. */
 #define WEFT_RWLOCK_WRITER 1u
 #define WEFT_RWLOCK_HELD 2u
-#define WEFT_RWLOCK_PHASE 4u
-#define WEFT_RWLOCK_RSLEEP 8u
-#define WEFT_RWLOCK_BIAS 16u
-#define WEFT_RWLOCK_SLOTS 32u
-#define WEFT_RWLOCK_QUEUED_SHIFT 6
+#define WEFT_RWLOCK_RSLEEP 4u
+#define WEFT_RWLOCK_BIAS 8u
+#define WEFT_RWLOCK_SLOTS 16u
+#define WEFT_RWLOCK_QUEUED_SHIFT 5
 #define WEFT_RWLOCK_QUEUED_ONE (1u << WEFT_RWLOCK_QUEUED_SHIFT)
-#define WEFT_RWLOCK_QUEUED_MAX ((1u << 12) - 1)
+#define WEFT_RWLOCK_QUEUED_MAX ((1u << 13) - 1)
 #define WEFT_RWLOCK_QUEUED_MASK (WEFT_RWLOCK_QUEUED_MAX << WEFT_RWLOCK_QUEUED_SHIFT)
 #define WEFT_RWLOCK_READERS_SHIFT 18
 #define WEFT_RWLOCK_READER_ONE (1u << WEFT_RWLOCK_READERS_SHIFT)
@@ -168,7 +169,7 @@ WEFT_INLINE int weft_rwlock_write_acquire_until(weft_rwlock *rw, weft_deadline d
 
 /* Release the write hold; never blocks. Returns 0, EPERM if no writer holds the
  * lock (nothing changes), or EINVAL if rw is NULL. The readers queued behind it go
- * in first; one sleeping writer is woken, and waits for them. */
+ * in first; one sleeping writer is woken, and lets them. */
 WEFT_INLINE int weft_rwlock_write_release(weft_rwlock *rw);
 
 /* ---- changing sides ---------------------------------------------------------------
@@ -288,9 +289,9 @@ WEFT_INLINE bool weft_rwlock_write_try_acquire(weft_rwlock *rw)
     uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
     /* acquire: the section must see what the last holder wrote. Free, with no
      * reader about and none in the table: take it whole at once. */
-    if (__builtin_expect((s & ~WEFT_RWLOCK_PHASE) == 0, 1) &&
+    if (__builtin_expect(s == 0, 1) &&
         atomic_compare_exchange_strong_explicit(&rw->state, &s,
-                                                s | WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD,
+                                                WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD,
                                                 memory_order_acquire, memory_order_relaxed))
         return true;
     return weft__rwlock_write_slow(rw, WEFT_DEADLINE_NEVER, true) == 0;
@@ -302,9 +303,9 @@ WEFT_INLINE int weft_rwlock_write_acquire_until(weft_rwlock *rw, weft_deadline d
         return EINVAL;
     /* relaxed, acquire: as weft_rwlock_write_try_acquire. */
     uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
-    if (__builtin_expect((s & ~WEFT_RWLOCK_PHASE) == 0, 1) &&
+    if (__builtin_expect(s == 0, 1) &&
         atomic_compare_exchange_strong_explicit(&rw->state, &s,
-                                                s | WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD,
+                                                WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD,
                                                 memory_order_acquire, memory_order_relaxed))
         return 0;
     return weft__rwlock_write_slow(rw, d, false);
@@ -328,15 +329,14 @@ WEFT_INLINE int weft_rwlock_write_release(weft_rwlock *rw)
 {
     if (__builtin_expect(rw == NULL, 0))
         return EINVAL;
-    /* relaxed: the CAS below decides. */
-    uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
+    uint32_t held = WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD;
     /* seq_cst: release for the section, and ordered before the look at `writers`
      * (a writer going to sleep counts itself there, then looks at WRITER). Held,
-     * nobody queued: flip PHASE and let go in one step. */
-    if (__builtin_expect((s & ~WEFT_RWLOCK_PHASE) == (WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD), 1) &&
-        atomic_compare_exchange_strong_explicit(&rw->state, &s,
-                                                (s & WEFT_RWLOCK_PHASE) ^ WEFT_RWLOCK_PHASE,
-                                                memory_order_seq_cst, memory_order_relaxed)) {
+     * nobody queued, nothing in the table: let go in one step. */
+    if (__builtin_expect(atomic_compare_exchange_strong_explicit(&rw->state, &held, 0,
+                                                                 memory_order_seq_cst,
+                                                                 memory_order_relaxed),
+                         1)) {
         /* seq_cst: the other half of that pair. */
         if (atomic_load_explicit(&rw->writers, memory_order_seq_cst) & WEFT_RWLOCK_WSLEEPERS_MASK)
             weft__rwlock_wake_writer(rw);
