@@ -145,19 +145,49 @@ static _Atomic uintptr_t *wf_rw_row(void)
     return row;
 }
 
-/* Slots of the handed-out rows holding rw. */
-static uint32_t wf_rw_entries(const weft_rwlock *rw)
+/* The rows a claiming writer still watches: those whose slot held the lock at its
+ * first look after the claim. A reader announcing itself later sees BIAS clear and
+ * withdraws (the pair in weft__rwlock_read_fast), so it is no hold; and a slot that
+ * let go of the lock cannot take it back while WRITER is set. So later looks need
+ * only these rows, and drop each as it empties. */
+typedef struct wf_rw_watch {
+    bool known;
+    uint64_t rows[WF_RW_ROWS / 64];
+} wf_rw_watch;
+
+/* Slots of the handed-out rows holding rw (with `watch`: of its rows, or, the first
+ * time, of all rows, noting them in it). */
+static uint32_t wf_rw_entries(const weft_rwlock *rw, wf_rw_watch *watch)
 {
-    /* seq_cst: after the claim that cleared BIAS (see wf_rw_row). */
-    uint32_t rows = atomic_load_explicit(&wf_rw_rows_used, memory_order_seq_cst);
     size_t i = WEFT__RWLOCK_SLOT(rw);
     uint32_t n = 0;
-    for (uint32_t r = 0; r < rows; r++)
+    if (watch && watch->known) {
+        for (uint32_t w = 0; w < WF_RW_ROWS / 64; w++) {
+            for (uint64_t bits = watch->rows[w]; bits; bits &= bits - 1) {
+                uint32_t r = w * 64 + (uint32_t)__builtin_ctzll(bits);
+                /* seq_cst, acquire: as below. */
+                if (atomic_load_explicit(&wf_rw_table[r][i], memory_order_seq_cst) == (uintptr_t)rw)
+                    n++;
+                else
+                    watch->rows[w] &= ~((uint64_t)1 << (r % 64));
+            }
+        }
+        return n;
+    }
+    /* seq_cst: after the claim that cleared BIAS (see wf_rw_row). */
+    uint32_t rows = atomic_load_explicit(&wf_rw_rows_used, memory_order_seq_cst);
+    for (uint32_t r = 0; r < rows; r++) {
         /* seq_cst: the writer's half of the store-load pairs with announcing
          * readers (after its claim) and with withdrawing ones (after DRAIN); also
          * acquire: a slot found empty shows that reader's section done. */
-        if (atomic_load_explicit(&wf_rw_table[r][i], memory_order_seq_cst) == (uintptr_t)rw)
+        if (atomic_load_explicit(&wf_rw_table[r][i], memory_order_seq_cst) == (uintptr_t)rw) {
             n++;
+            if (watch)
+                watch->rows[r / 64] |= (uint64_t)1 << (r % 64);
+        }
+    }
+    if (watch)
+        watch->known = true;
     return n;
 }
 
@@ -210,15 +240,15 @@ static bool wf_rw_debt_take(const weft_rwlock *rw)
  * slots. A consistent count under wf_rw_lock when debts exist; without debts the
  * unlocked count can only be high (slots only empty while a writer waits, save a
  * withdrawing announcement), never low. */
-static int64_t wf_rw_table_readers(const weft_rwlock *rw, uint32_t *entries)
+static int64_t wf_rw_table_readers(const weft_rwlock *rw, uint32_t *entries, wf_rw_watch *watch)
 {
-    uint32_t n = wf_rw_entries(rw);
+    uint32_t n = wf_rw_entries(rw, watch);
     *entries = n;
     /* seq_cst: after the slots (see wf_rw_debt_add). */
     if (n == 0 || atomic_load_explicit(&wf_rw_debts, memory_order_seq_cst) == 0)
         return n;
     weft_lock_acquire(&wf_rw_lock);
-    n = wf_rw_entries(rw);
+    n = wf_rw_entries(rw, watch);
     struct wf_rw_debt *d = wf_rw_debt_find(rw);
     int64_t readers = (int64_t)n - (d ? d->count : 0);
     weft_lock_release(&wf_rw_lock);
@@ -535,7 +565,7 @@ int weft__rwlock_read_release_slow(weft_rwlock *rw)
     if (wf_rw_clear_unowned(rw))
         r = 0;
     else {
-        uint32_t entries = wf_rw_entries(rw);
+        uint32_t entries = wf_rw_entries(rw, NULL);
         struct wf_rw_debt *debt = wf_rw_debt_find(rw);
         if (entries > (debt ? debt->count : 0) && wf_rw_debt_add(rw))
             r = 0;
@@ -578,7 +608,7 @@ static int wf_rw_writer_sleep(weft_rwlock *rw, weft_deadline d)
 
 /* The claimer sleeps until a reader leaves (or `d`). `table` says the table held
  * readers at the last look. Returns 0 or ETIMEDOUT. */
-static int wf_rw_drain_sleep(weft_rwlock *rw, bool scan, bool table, int64_t started,
+static int wf_rw_drain_sleep(weft_rwlock *rw, wf_rw_watch *watch, bool table, int64_t started,
                              weft_deadline d)
 {
     /* relaxed: the CAS below decides. */
@@ -598,7 +628,7 @@ static int wf_rw_drain_sleep(weft_rwlock *rw, bool scan, bool table, int64_t sta
     uint32_t entries = 0;
     /* seq_cst: after DRAIN (the pair above). */
     uint32_t s = atomic_load_explicit(&rw->state, memory_order_seq_cst);
-    if ((int64_t)WF_RW_READERS(s) + (scan ? wf_rw_table_readers(rw, &entries) : 0) <= 0)
+    if ((int64_t)WF_RW_READERS(s) + (watch ? wf_rw_table_readers(rw, &entries, watch) : 0) <= 0)
         return 0;
     weft_deadline until = d;
     if (entries > 0 && !fenced) {
@@ -622,6 +652,7 @@ static int wf_rw_drain(weft_rwlock *rw, uint32_t claimed, bool revoking, weft_de
 {
     int64_t started = revoking || !try_only ? weft_now_ns() : 0;
     bool scan = (claimed & WEFT_RWLOCK_SLOTS) != 0;
+    wf_rw_watch watch = {.known = false};
     /* Brief: readers' sections are short when they run; when they do not (more
      * threads than CPUs), spinning only keeps them off the CPU. */
     wf_spinner spin = wf_spinner_start(WF_SPIN_BRIEF);
@@ -631,7 +662,7 @@ static int wf_rw_drain(weft_rwlock *rw, uint32_t claimed, bool revoking, weft_de
          * the readers' sections happen before ours. */
         uint32_t s = atomic_load_explicit(&rw->state, memory_order_seq_cst);
         uint32_t entries = 0;
-        int64_t table = scan ? wf_rw_table_readers(rw, &entries) : 0;
+        int64_t table = scan ? wf_rw_table_readers(rw, &entries, &watch) : 0;
         if ((int64_t)WF_RW_READERS(s) + table <= 0) {
             uint32_t drop = entries == 0 ? WEFT_RWLOCK_SLOTS : 0; /* no slot left: stop looking */
             /* relaxed: queued readers may change the word; we own it otherwise. */
@@ -652,7 +683,7 @@ static int wf_rw_drain(weft_rwlock *rw, uint32_t claimed, bool revoking, weft_de
         }
         if (wf_spin(&spin))
             continue;
-        timed_out = wf_rw_drain_sleep(rw, scan, entries > 0, started, d) == ETIMEDOUT;
+        timed_out = wf_rw_drain_sleep(rw, scan ? &watch : NULL, entries > 0, started, d) == ETIMEDOUT;
     }
 }
 
@@ -738,7 +769,7 @@ bool weft_rwlock_try_upgrade(weft_rwlock *rw)
     bool revoking = (s & WEFT_RWLOCK_BIAS) != 0;
     int64_t started = revoking ? weft_now_ns() : 0;
     uint32_t entries = 0;
-    int64_t table = (s & WEFT_RWLOCK_SLOTS) ? wf_rw_table_readers(rw, &entries) : 0;
+    int64_t table = (s & WEFT_RWLOCK_SLOTS) ? wf_rw_table_readers(rw, &entries, NULL) : 0;
     _Atomic uintptr_t *row = weft__rwlock_row;
     _Atomic uintptr_t *slot = row ? row + WEFT__RWLOCK_SLOT(rw) : NULL;
     /* seq_cst: after the claim, as in wf_rw_drain. */
