@@ -8,11 +8,12 @@
  *
  * Fair both ways (phase-fair): a writer that is waiting stops new readers; when it
  * is done, the readers that queued behind it meanwhile all go in before the next
- * writer. So readers never starve writers and writers never starve readers. (The
- * next writer waits for those readers to come in, yielding its CPU, rather than
- * counting them in while some may still be asleep: with more threads than CPUs, a
- * lock that counts in readers not yet running makes every writer wait for their
- * wakeups, and a convoy forms.)
+ * writer. So readers never starve writers and writers never starve readers. The
+ * next writer waits for those readers to come in, yielding its CPU to them, for up
+ * to a millisecond; a reader that a busy machine has not run by then (woken, but
+ * not yet on a CPU) goes in after that writer instead. Counting queued readers in
+ * before they run would make every writer wait out their wakeups, and with more
+ * threads than CPUs a convoy forms (see src/rwlock.c).
  *
  * Readers that scale. A central reader count costs every read a cache-line
  * transfer even with no writer about. So readers of an unwritten lock announce
