@@ -6,18 +6,20 @@
  * it found to leave (HELD). Readers that come meanwhile queue (QUEUED). When the
  * writer lets go (a release, a downgrade, a claim given up) it clears WRITER and
  * wakes them; each queued reader then moves itself from QUEUED to READERS, and no
- * writer claims while QUEUED is not zero: the next writer yields its CPU to them
- * until all are in, or WF_RW_TURN_NS has passed (readers not yet run then stay
- * queued, behind it). Queued readers are counted as readers only once they run:
+ * writer claims while QUEUED is not zero: the next writer lets them in for as
+ * long as a lock's spin (WF_SPIN_LOCK, tens of microseconds: far longer than a
+ * woken thread takes to run where a CPU is free), then claims all the same (readers
+ * not yet run stay queued, behind it). Queued readers are counted as readers only
+ * once they run:
  * counting them in at the release (as a phase-fair lock with a phase bit does)
  * lets readers that are still asleep, or preempted, hold the lock, and with more
  * threads than CPUs every next writer then waits out their wakeups while all other
  * readers queue behind it: a convoy (3-4x less read-mostly throughput at 8 threads
  * on 2 CPUs, measured). With this order, readers that run keep coming in while the
  * queued ones catch up. QUEUED only grows while WRITER is set, so the wait is for
- * a set of readers fixed when the writer let go. (Yielding without a bound costs
- * the writer the scheduler's whole delay: tens of milliseconds on a loaded 2-CPU
- * machine, measured.)
+ * a set of readers fixed when the writer let go. (The turn is a spin: yielding or
+ * sleeping through it costs the writer the scheduler's delay, milliseconds on a
+ * loaded 2-CPU machine, measured; waiting with no bound, all of that delay.)
  *
  * The visible-readers table (BRAVO, Dice and Kogan, USENIX ATC 2019; the rows per
  * thread are ck_brlock's per-reader records, shared by all locks, and the writer's
@@ -80,11 +82,6 @@ enum {
      * eighth of the time it has waited, within these bounds. */
     WF_RW_POLL_DIVISOR = 8,
 };
-/* How long a writer lets the readers that queued behind the last writer come in
- * before it claims the lock all the same: far longer than a woken thread takes to
- * run on a machine with a CPU to spare; on a busier one, readers not run by then
- * go in after this writer instead of making it wait out the scheduler. */
-#define WF_RW_TURN_NS WEFT_MS(1)
 #define WF_RW_POLL_MIN_NS WEFT_US(50)
 #define WF_RW_POLL_MAX_NS WEFT_MS(10)
 /* The value of every slot of the row of a thread that got none: never 0 (so never
@@ -695,34 +692,21 @@ static int wf_rw_drain(weft_rwlock *rw, uint32_t claimed, bool revoking, weft_de
     }
 }
 
-/* Whether the queued readers' turn is over for a writer that began waiting for
- * them at *began (0: not yet; starts the clock). */
-static bool turn_over(int64_t *began)
-{
-    int64_t now = weft_now_ns();
-    if (*began == 0)
-        *began = now;
-    return now - *began >= WF_RW_TURN_NS;
-}
-
 int weft__rwlock_write_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
 {
     if (rw == NULL)
         return EINVAL;
     wf_spinner spin = wf_spinner_start(WF_SPIN_LOCK);
-    wf_spinner behind = wf_spinner_start(WF_SPIN_PEER);
-    int64_t turn = 0; /* when we began to wait for queued readers */
+    wf_spinner turn = wf_spinner_start(WF_SPIN_LOCK); /* the queued readers' turn */
     /* relaxed: the CAS below decides. */
     uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
     for (;;) {
         if (!(s & WEFT_RWLOCK_WRITER)) {
             if (try_only && (WF_RW_READERS(s) > 0 || WF_RW_QUEUED(s) > 0))
                 return EBUSY;
-            if (WF_RW_QUEUED(s) > 0 && !turn_over(&turn)) {
+            if (WF_RW_QUEUED(s) > 0 && wf_spin(&turn)) {
                 /* Readers that queued behind the last writer are coming in (woken
-                 * when it let go); they go first, for up to WF_RW_TURN_NS. Yield
-                 * to them: they may need this CPU. */
-                wf_spin(&behind);
+                 * when it let go); they go first, for as long as a lock's spin. */
                 s = atomic_load_explicit(&rw->state, memory_order_relaxed);
                 continue;
             }

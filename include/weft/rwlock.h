@@ -9,10 +9,10 @@
  * Fair both ways (phase-fair): a writer that is waiting stops new readers; when it
  * is done, the readers that queued behind it meanwhile all go in before the next
  * writer. So readers never starve writers and writers never starve readers. The
- * next writer waits for those readers to come in, yielding its CPU to them, for up
- * to a millisecond; a reader that a busy machine has not run by then (woken, but
- * not yet on a CPU) goes in after that writer instead. Counting queued readers in
- * before they run would make every writer wait out their wakeups, and with more
+ * next writer waits for those readers to come in for as long as a lock's spin
+ * (tens of microseconds); a reader that a busy machine has not run by then (woken,
+ * but not yet on a CPU) goes in after that writer instead. Counting queued readers
+ * in before they run would make every writer wait out their wakeups, and with more
  * threads than CPUs a convoy forms (see src/rwlock.c).
  *
  * Readers that scale. A central reader count costs every read a cache-line
