@@ -7,6 +7,7 @@
 #include "weft/version.h"
 #include "weft/lock.h"
 #include "weft/rlock.h"
+#include "weft/rwlock.h"
 #include "weft/sem.h"
 #include "weft/event.h"
 #include "weft/once.h"

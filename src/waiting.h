@@ -200,6 +200,7 @@ enum wf_exit_stage {
     WF_EXIT_LOCALS, /* weft_local blocks: user destructors may still use weft */
     WF_EXIT_CHECKS, /* a checking build's report of locks still held */
     WF_EXIT_CACHES, /* per-thread object caches, after anything that may free */
+    WF_EXIT_READERS, /* the thread's row of the rwlock readers' table */
     WF_EXIT_THREAD, /* the thread's own descriptor (foreign and main threads) */
     WF_EXIT_STAGES
 };
