@@ -126,8 +126,9 @@ WEFT_API int weft__rwlock_write_release_slow(weft_rwlock *rw);
 WEFT_API void weft__rwlock_wake_writer(weft_rwlock *rw);
 WEFT_INLINE bool weft__rwlock_read_fast(weft_rwlock *rw);
 
-/* ---- read side --------------------------------------------------------------------
- * Acquire a read hold, blocking while a writer holds the lock or waits for it.
+/* ---- read side ------------------------------------------------------------------ */
+
+/* Acquire a read hold, blocking while a writer holds the lock or waits for it.
  * Returns 0 (EINVAL if rw is NULL). */
 WEFT_INLINE int weft_rwlock_read_acquire(weft_rwlock *rw);
 
@@ -148,8 +149,9 @@ WEFT_INLINE int weft_rwlock_read_acquire_until(weft_rwlock *rw, weft_deadline d)
  * readers to leave, if any. */
 WEFT_INLINE int weft_rwlock_read_release(weft_rwlock *rw);
 
-/* ---- write side -------------------------------------------------------------------
- * Acquire the write hold, blocking while readers or another writer hold the lock.
+/* ---- write side ----------------------------------------------------------------- */
+
+/* Acquire the write hold, blocking while readers or another writer hold the lock.
  * Once this call has claimed the lock, new readers wait for it. Returns 0 (EINVAL
  * if rw is NULL). */
 WEFT_INLINE int weft_rwlock_write_acquire(weft_rwlock *rw);
@@ -173,8 +175,9 @@ WEFT_INLINE int weft_rwlock_write_acquire_until(weft_rwlock *rw, weft_deadline d
  * in first; one sleeping writer is woken, and lets them. */
 WEFT_INLINE int weft_rwlock_write_release(weft_rwlock *rw);
 
-/* ---- changing sides ---------------------------------------------------------------
- * Turn the write hold into a read hold in one step: no writer can come in between.
+/* ---- changing sides ------------------------------------------------------------- */
+
+/* Turn the write hold into a read hold in one step: no writer can come in between.
  * The readers queued behind the writer come in with it; writers keep waiting (and
  * the first of them then stops new readers). Never blocks. Returns 0, EPERM if no
  * writer holds the lock (nothing changes), or EINVAL if rw is NULL. */
