@@ -54,7 +54,13 @@
 #define WEFT__TSAN 1
 #endif
 #endif
-#if defined(WEFT__TSAN) && !defined(WEFT_BUILDING) && !defined(__cplusplus)
+/* A translation unit that defines WEFT_TSAN_NO_MUTEX before including weft keeps
+ * its locks plain atomics to TSan (still race-free to it, but unknown to its
+ * lock-order detector): for code that releases a weft_lock from a thread other
+ * than the one that took it, which TSan reports as a mutex misuse ("unlock of an
+ * unlocked mutex (or by a wrong thread)"). */
+#if defined(WEFT__TSAN) && !defined(WEFT_BUILDING) && !defined(__cplusplus) && \
+    !defined(WEFT_TSAN_NO_MUTEX)
 #define WEFT__TSAN_MUTEX 1
 #endif
 

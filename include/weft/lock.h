@@ -117,6 +117,12 @@ WEFT_INLINE int weft_lock_release(weft_lock *l)
     uint32_t locked = WEFT_LOCK_LOCKED;
     if (__builtin_expect(l == NULL, 0))
         return EINVAL;
+#ifdef WEFT__TSAN_MUTEX
+    /* A release that finds the lock free is EPERM and changes nothing (as of this
+     * load): no unlock to announce. */
+    if (!weft_lock_locked(l))
+        return EPERM;
+#endif
     WEFT__TSAN_PRE_UNLOCK(l, 0);
     /* release: publishes the critical section to the next owner. Any other bit set
      * (a sleeper, a starving sleeper) takes the slow path. */
