@@ -4,6 +4,7 @@
 #define WEFT_H
 
 #include "weft/common.h"
+#include "weft/version.h"
 #include "weft/lock.h"
 #include "weft/rlock.h"
 #include "weft/sem.h"

@@ -107,17 +107,33 @@ void __tsan_mutex_post_unlock(void *addr, unsigned flags);
 
 WEFT_BEGIN_DECLS
 
-#define WEFT_FOREVER ((int64_t)-1)
-#define WEFT_MS(x) ((int64_t)(x) * 1000000)
-#define WEFT_SEC(x) ((int64_t)(x) * 1000000000)
-#define WEFT_US(x) ((int64_t)(x) * 1000)
+/* WEFT__I64(x): x as an int64_t; C++ gets a static_cast, which -Wold-style-cast
+ * accepts. */
+#ifdef __cplusplus
+#define WEFT__I64(x) static_cast<int64_t>(x)
+#else
+#define WEFT__I64(x) ((int64_t)(x))
+#endif
+
+/* Timeouts in nanoseconds, as int64_t (WEFT_SEC(10) does not overflow an int):
+ * WEFT_FOREVER waits without limit; WEFT_MS, WEFT_SEC and WEFT_US convert. */
+#define WEFT_FOREVER WEFT__I64(-1)
+#define WEFT_MS(x) (WEFT__I64(x) * 1000000)
+#define WEFT_SEC(x) (WEFT__I64(x) * 1000000000)
+#define WEFT_US(x) (WEFT__I64(x) * 1000)
 
 /* An absolute CLOCK_MONOTONIC instant in nanoseconds; INT64_MAX is "never". */
 typedef struct weft_deadline {
     int64_t ns;
 } weft_deadline;
 
+/* The deadline that never passes. A compound literal in C; C++ has none
+ * (-pedantic rejects it) and gets the equivalent list-initialised temporary. */
+#ifdef __cplusplus
+#define WEFT_DEADLINE_NEVER (weft_deadline{INT64_MAX})
+#else
 #define WEFT_DEADLINE_NEVER ((weft_deadline){INT64_MAX})
+#endif
 
 /* Now on CLOCK_MONOTONIC, in nanoseconds. Never blocks. */
 WEFT_API int64_t weft_now_ns(void);
