@@ -24,8 +24,9 @@ bad() { echo "FAIL  $*"; failed=$((failed + 1)); }
 build() {
   local lib
   lib=$(cd "$1/src" && pwd)
+  # The headers, and weft/version.h as the build generated it.
   clang -std=c11 -g -O1 -fsanitize=thread -D_GNU_SOURCE -Wall -Wextra -Werror \
-    -I"$root/include" "$here/user.c" -o "$2" -L"$lib" -lweft -Wl,-rpath,"$lib" -lpthread
+    -I"$root/include" -I"$1/include" "$here/user.c" -o "$2" -L"$lib" -lweft -Wl,-rpath,"$lib" -lpthread
 }
 
 # Runs scenario $2 of program $1 (extra TSAN_OPTIONS in $3); sets `reports` to the
