@@ -120,6 +120,13 @@ static inline void wf_spin_count(wf_spinner *s)
     s->spent++;
 }
 
+/* True once the policy's pauses are spent (by runs or by lost races): the bound of
+ * a loop that retries a lost race at once, without a run of pauses in between. */
+static inline bool wf_spin_spent(const wf_spinner *s)
+{
+    return s->spent >= s->policy.pauses;
+}
+
 /* ---- wait lists ------------------------------------------------------------------
  * A sleeper:  wf_waitlist_prepare(wl, &w); re-check with seq_cst loads; if still
  *             blocked, wf_waiter_sleep(&w, d); else wf_waitlist_cancel(wl, &w).

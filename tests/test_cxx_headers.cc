@@ -40,7 +40,7 @@ int main()
     weft_cond c = WEFT_COND_INIT;
     if (weft_lock_acquire(&l) != 0 || weft_cond_notify(&c, 1) != 0 ||
         weft_cond_notify_all(&c) != 0 || weft_cond_wait(&c, &l, 0) != ETIMEDOUT ||
-        weft_lock_release(&l) != 0)
+        weft_cond_waiting(&c) || weft_lock_release(&l) != 0)
         return 1;
     static_assert(sizeof(weft_cond) == 4, "cond is 4 bytes");
     weft_barrier b = WEFT_BARRIER_INIT(1);
