@@ -172,6 +172,11 @@ static void wf_register(struct weft_thread_desc *t, pthread_t pt)
     wf_registry_lock();
     if (!atomic_load_explicit(&t->registered, memory_order_relaxed)) {
         t->pthread = pt;
+        /* The descriptor's making happens before a scan that hands it out
+         * (enumerate, join_all): told, the section reopened (src/tsan.h). */
+        wf_tsan_ignore_end();
+        wf_tsan_release(t);
+        wf_tsan_ignore_begin();
         wf_list_push_front(&wf_registry.list, &t->link);
         /* relaxed: the lock orders it against other writers; readers of the count
          * want a snapshot. */
@@ -582,6 +587,8 @@ size_t weft_thread_enumerate(weft_thread *buf, size_t n)
         buf[k++] = t;
     }
     wf_registry_unlock();
+    for (size_t i = 0; i < k; i++)
+        wf_tsan_acquire(buf[i]); /* see wf_register */
     return k;
 }
 
@@ -603,6 +610,8 @@ int weft_thread_join_all_until(weft_deadline d)
         if (t) /* relaxed: as in enumerate */
             atomic_fetch_add_explicit(&t->refs, WF_REF_HANDLE, memory_order_relaxed);
         wf_registry_unlock();
+        if (t)
+            wf_tsan_acquire(t); /* see wf_register */
         if (!t) {
             /* Every non-daemon thread has ended, some before this scan could see
              * them: their ends, all told on the list's address, happen before. */
