@@ -7,6 +7,7 @@
 #include "weft/version.h"
 #include "weft/lock.h"
 #include "weft/rlock.h"
+#include "weft/rwlock.h"
 #include "weft/sem.h"
 #include "weft/event.h"
 #include "weft/once.h"
@@ -18,5 +19,7 @@
 #include "weft/queue.h"
 #include "weft/future.h"
 #include "weft/pool.h"
+#include "weft/name.h"
+#include "weft/profile.h"
 
 #endif

@@ -56,6 +56,7 @@
  *  - the lock is free: every sleeper but one is moved and the remaining one,
  *    the guard, is woken after the moves; it takes the lock with PARKED set.
  *    (glibc's requeueing condition variable used this wake-one-requeue-rest.) */
+#include "lockdep.h"
 #include "waiting.h"
 
 extern inline int weft_cond_notify(weft_cond *c, int n);
@@ -174,6 +175,9 @@ static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline
     wf_cond_count(c, +1);
     weft_lock_release(&b->lock);
 
+#ifdef WEFT_CHECKS
+    uint32_t checked = wf_checks_cond_release(r ? (const void *)r : (const void *)l);
+#endif
     /* The release and the re-take below are the library's, unseen by a TSan
      * program: told on the word its fast paths use (src/tsan.h). */
     wf_tsan_release(&l->word);
@@ -186,6 +190,9 @@ static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline
     uint32_t s = wf_cond_sleep(b, &w, d);
 
     /* The lock is re-taken whatever happened, with no deadline (as Python's). */
+#ifdef WEFT_CHECKS
+    wf_checks_cond_reacquire(r ? (const void *)r : (const void *)l, r != NULL, checked);
+#endif
     if (s == WF_COND_REQUEUED)
         wf_lock_acquire_requeued(l, WEFT_DEADLINE_NEVER);
     else

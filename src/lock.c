@@ -18,6 +18,8 @@
  * wf_lock_mark_parked. */
 #include "waiting.h"
 
+#include "profile_internal.h"
+
 extern inline bool weft_lock_try_acquire(weft_lock *l);
 extern inline int weft_lock_acquire(weft_lock *l);
 extern inline int weft_lock_acquire_for(weft_lock *l, int64_t timeout_ns);
@@ -104,7 +106,8 @@ static int wf_lock_sleep(weft_lock *l, weft_deadline d, bool woken)
     }
 }
 
-int weft__lock_acquire_slow(weft_lock *l, weft_deadline d)
+/* The contended acquire, behind the public entry below. */
+static int wf_lock_acquire_contended(weft_lock *l, weft_deadline d)
 {
     /* Spin while the lock is held by a running owner and nobody sleeps yet. */
     for (wf_spinner spin = wf_spinner_start(WF_SPIN_LOCK); !wf_spin_spent(&spin);) {
@@ -123,6 +126,17 @@ int weft__lock_acquire_slow(weft_lock *l, weft_deadline d)
     }
 
     return wf_lock_acquired(l, wf_lock_sleep(l, d, false));
+}
+
+/* While profiling, the caller's return address is the site of the waits. */
+int weft__lock_acquire_slow(weft_lock *l, weft_deadline d)
+{
+    if (WF_LIKELY(!wf_profile_on()))
+        return wf_lock_acquire_contended(l, d);
+    void *outer = wf_profile_enter(__builtin_return_address(0));
+    int rc = wf_lock_acquire_contended(l, d);
+    wf_profile_leave(outer);
+    return rc;
 }
 
 int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d)
@@ -157,6 +171,9 @@ bool wf_lock_mark_parked(weft_lock *l, bool wake_if_free)
 
 int weft__lock_release_slow(weft_lock *l)
 {
+    /* While profiling: the holder the sleeper this release wakes blames. */
+    if (WF_UNLIKELY(wf_profile_on()))
+        wf_profile_release(&l->word, __builtin_return_address(0));
     /* Before any of the release CASes below (an EPERM tells one more, harmlessly). */
     wf_tsan_release(&l->word);
     uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);

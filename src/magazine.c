@@ -67,6 +67,24 @@ static void wf_depot_put(wf_magazine_class *c, struct wf_magazine *m)
         wf_magazine_free_all(c, m);
 }
 
+/* A magazine from the depot was last written by another thread, and we are about to
+ * read (a full one) or write (an empty one) its whole array, one pointer per object
+ * handed out or taken back: fetch all its lines at once, so that their misses
+ * overlap instead of costing one, in turn, every eight objects. (Measured on the
+ * unbounded queue, whose producer allocates what its consumer frees: without it the
+ * magazines cost 10-30% of its throughput against nodes linked through themselves.) */
+static void wf_magazine_prefetch_read(const struct wf_magazine *m)
+{
+    for (size_t off = 0; off < sizeof *m; off += WF_CACHE_LINE)
+        __builtin_prefetch((const char *)m + off, 0);
+}
+
+static void wf_magazine_prefetch_write(struct wf_magazine *m)
+{
+    for (size_t off = 0; off < sizeof *m; off += WF_CACHE_LINE)
+        __builtin_prefetch((char *)m + off, 1);
+}
+
 /* WF_EXIT_CACHES: the exiting thread's magazines go to the depots. */
 static void wf_magazine_thread_exit(void)
 {
@@ -121,6 +139,7 @@ void *wf_magazine_alloc(wf_magazine_class *c)
             weft_lock_release(&c->lock);
             if (!full)
                 return wf_magazine_fresh(c);
+            wf_magazine_prefetch_read(full);
         }
     }
     void *obj = t->loaded->items[--t->loaded->n];
@@ -149,6 +168,7 @@ void wf_magazine_free(wf_magazine_class *c, void *obj)
                 free(obj);
                 return;
             }
+            wf_magazine_prefetch_write(empty);
             empty->n = 0;
             if (t->previous)
                 wf_depot_put(c, t->previous);

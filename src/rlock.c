@@ -4,6 +4,7 @@
  * counter, one per thread, so none is ever reused. Blocking, spinning and
  * fairness are all the weft_lock's. */
 #include "internal.h"
+#include "profile_internal.h"
 
 extern inline uint64_t weft__rlock_self(void);
 extern inline bool weft_rlock_owned(const weft_rlock *r);
@@ -40,7 +41,15 @@ int weft__rlock_acquire_slow(weft_rlock *r, weft_deadline d)
         r->count++;
         return 0;
     }
-    int rc = weft_lock_acquire_until(&r->lock, d);
+    int rc;
+    if (WF_LIKELY(!wf_profile_on())) {
+        rc = weft_lock_acquire_until(&r->lock, d);
+    } else {
+        /* The caller's return address is the site of the waits, not ours. */
+        void *outer = wf_profile_enter(__builtin_return_address(0));
+        rc = weft_lock_acquire_until(&r->lock, d);
+        wf_profile_leave(outer);
+    }
     if (rc != 0)
         return rc;
     /* relaxed: ordered by the lock's acquire; other threads only compare it. */

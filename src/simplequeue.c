@@ -12,14 +12,18 @@ int weft_simplequeue_create(weft_simplequeue **q)
 {
     if (!q)
         return EINVAL;
-    return wf_queue_alloc((weft_queue **)q, sizeof(weft_simplequeue), 0, WEFT_FIFO);
+    int err;
+    weft_queue *made = wf_queue_alloc(sizeof(weft_simplequeue), 0, WEFT_FIFO, &err);
+    if (made) /* only on success: a failed create leaves *q as it was */
+        *q = WF_CONTAINER(made, weft_simplequeue, q);
+    return err;
 }
 
 int weft_simplequeue_destroy(weft_simplequeue *q)
 {
     if (!q)
         return EINVAL;
-    if (wf_queue_has_sleepers(&q->q))
+    if (wf_queue_busy(&q->q))
         return EBUSY;
     wf_queue_free(&q->q);
     return 0;

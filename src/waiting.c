@@ -3,12 +3,17 @@
 #include "waiting.h"
 #include "tsan.h"
 
+#include "profile_internal.h"
+
 #include <pthread.h>
 
 /* ---- sleeping ------------------------------------------------------------------- */
 
 int wf_sleep(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d)
 {
+    /* The contention profile's one branch while it is off. */
+    if (WF_UNLIKELY(wf_profile_on()))
+        return wf_profile_sleep(word, expected, d, __builtin_return_address(0));
     return wf_wait(word, expected, d);
 }
 

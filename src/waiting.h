@@ -80,6 +80,12 @@ typedef struct wf_spin_policy {
 #define WF_SPIN_YIELDING ((wf_spin_policy){.pauses = 100, .max_run = 1, .yields = 8})
 /* Only yields (a spin would hold the CPU the waker needs). */
 #define WF_SPIN_YIELD_ONLY ((wf_spin_policy){.pauses = 0, .max_run = 1, .yields = 8})
+/* A pool worker polling every queue for work before it parks (Go's spinning
+ * threads): a lap is 7 polls 32 pauses apart (a flat spinner: backing off from one
+ * pause made the pool's post and fork-join benchmarks slower), then a yield for a
+ * submitter that may need this core; a search is WF_SPIN_SEARCH_LAPS laps. */
+#define WF_SPIN_SEARCH ((wf_spin_policy){.pauses = 224, .max_run = 32, .yields = 1})
+#define WF_SPIN_SEARCH_LAPS 8
 /* A peer half way through an operation (it is running, never sleeping): 128 pauses,
  * then yield for as long as it takes (it may be preempted on our CPU). */
 #define WF_SPIN_PEER ((wf_spin_policy){.pauses = 128, .max_run = 1, .yields = UINT16_MAX})
@@ -94,6 +100,13 @@ typedef struct wf_spinner {
 static inline wf_spinner wf_spinner_start(wf_spin_policy p)
 {
     return (wf_spinner){.policy = p, .spent = 0, .run = 1, .yielded = 0};
+}
+
+/* A spinner whose runs are max_run pauses from the first (no backoff): for a poll
+ * of many words, where a short first run would only repeat the caller's look. */
+static inline wf_spinner wf_spinner_start_flat(wf_spin_policy p)
+{
+    return (wf_spinner){.policy = p, .spent = 0, .run = p.max_run, .yielded = 0};
 }
 
 /* One step of the policy: a run of pauses or one yield. Returns false (and does
@@ -186,7 +199,9 @@ static inline bool wf_waitlist_has_waiters(const wf_waitlist *wl)
  * pass (pthread runs key destructors up to PTHREAD_DESTRUCTOR_ITERATIONS times). */
 enum wf_exit_stage {
     WF_EXIT_LOCALS, /* weft_local blocks: user destructors may still use weft */
+    WF_EXIT_CHECKS, /* a checking build's report of locks still held */
     WF_EXIT_CACHES, /* per-thread object caches, after anything that may free */
+    WF_EXIT_READERS, /* the thread's row of the rwlock readers' table */
     WF_EXIT_THREAD, /* the thread's own descriptor (foreign and main threads) */
     WF_EXIT_STAGES
 };

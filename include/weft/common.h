@@ -16,6 +16,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/* By its path from the include directory: in the build tree this generated file
+ * is not beside the others. */
+#include "weft/config.h"
 #ifndef __cplusplus
 #include <stdatomic.h>
 #endif

@@ -142,6 +142,24 @@ WEFT_INLINE bool weft_lock_locked(const weft_lock *l)
 }
 #endif
 
+#ifdef WEFT_CHECKS
+/* A checking build (weft/config.h): every call goes out of line through the
+ * lock-order checker (src/lockdep.c), which then runs the code above (the
+ * library's own calls stay inline and unchecked). */
+WEFT_API int weft__checked_lock_acquire(weft_lock *l);
+WEFT_API bool weft__checked_lock_try_acquire(weft_lock *l);
+WEFT_API int weft__checked_lock_acquire_for(weft_lock *l, int64_t timeout_ns);
+WEFT_API int weft__checked_lock_acquire_until(weft_lock *l, weft_deadline d);
+WEFT_API int weft__checked_lock_release(weft_lock *l);
+#ifndef WEFT_BUILDING
+#define weft_lock_acquire(l) weft__checked_lock_acquire(l)
+#define weft_lock_try_acquire(l) weft__checked_lock_try_acquire(l)
+#define weft_lock_acquire_for(l, t) weft__checked_lock_acquire_for(l, t)
+#define weft_lock_acquire_until(l, d) weft__checked_lock_acquire_until(l, d)
+#define weft_lock_release(l) weft__checked_lock_release(l)
+#endif
+#endif
+
 WEFT_END_DECLS
 
 #endif

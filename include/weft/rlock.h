@@ -175,6 +175,24 @@ WEFT_INLINE bool weft_rlock_locked(const weft_rlock *r)
 }
 #endif
 
+#ifdef WEFT_CHECKS
+/* A checking build (weft/config.h): every call goes out of line through the
+ * lock-order checker (src/lockdep.c), which then runs the code above (the
+ * library's own calls stay inline and unchecked). */
+WEFT_API int weft__checked_rlock_acquire(weft_rlock *r);
+WEFT_API bool weft__checked_rlock_try_acquire(weft_rlock *r);
+WEFT_API int weft__checked_rlock_acquire_for(weft_rlock *r, int64_t timeout_ns);
+WEFT_API int weft__checked_rlock_acquire_until(weft_rlock *r, weft_deadline d);
+WEFT_API int weft__checked_rlock_release(weft_rlock *r);
+#ifndef WEFT_BUILDING
+#define weft_rlock_acquire(r) weft__checked_rlock_acquire(r)
+#define weft_rlock_try_acquire(r) weft__checked_rlock_try_acquire(r)
+#define weft_rlock_acquire_for(r, t) weft__checked_rlock_acquire_for(r, t)
+#define weft_rlock_acquire_until(r, d) weft__checked_rlock_acquire_until(r, d)
+#define weft_rlock_release(r) weft__checked_rlock_release(r)
+#endif
+#endif
+
 WEFT_END_DECLS
 
 #endif
