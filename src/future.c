@@ -99,6 +99,7 @@ int weft_future_create(weft_future **f)
 static void wf_future_fire(weft_future *f)
 {
     weft_lock_acquire(&f->lock);
+    wf_tsan_acquire(&f->lock); /* see wf_future_link */
     wf_list callbacks = {NULL, NULL};
     WF_LIST_FOREACH(n, next, &f->listeners) {
         struct wf_watch *w = WF_CONTAINER(n, struct wf_watch, link);
@@ -349,6 +350,7 @@ static bool wf_future_link(weft_future *f, struct wf_watch *w)
     }
     wf_list_push_back(&f->listeners, &w->link);
     w->linked = true;
+    wf_tsan_release(&f->lock); /* the listener's making, told: f->lock carries it */
     weft_lock_release(&f->lock);
     return true;
 }
