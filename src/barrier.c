@@ -164,6 +164,7 @@ static int wf_barrier_complete(weft_barrier *b, uint32_t w, uint32_t *index)
         failed = b->action(b->arg);
         wf_barrier_acting = frame.outer;
     }
+    wf_tsan_release(&b->word); /* the release below, told (src/tsan.h) */
     for (;;) {
         /* While completing only SLEEPERS and BROKEN (abort, reset) can change. A
          * success starts the next generation, keeping an abort's BROKEN; a
@@ -226,13 +227,17 @@ int weft_barrier_wait_until(weft_barrier *b, weft_deadline d, uint32_t *index)
         /* acq_rel: release publishes this thread's work before the barrier; the
          * last arrival's acquire collects every earlier arrival's (their CASes
          * form one release sequence on the word). */
+        wf_tsan_release(&b->word); /* the CAS's release and acquire, told */
         if (!atomic_compare_exchange_weak_explicit(&b->word, &w, w + 1, memory_order_acq_rel,
                                                    memory_order_relaxed))
             continue;
+        wf_tsan_acquire(&b->word);
         uint32_t mine = WF_COUNT(w);
         if (mine + 1 == parties)
             return wf_barrier_complete(b, w + 1, index);
         int rc = wf_barrier_await(b, WF_GEN(w), d);
+        if (rc == 0)
+            wf_tsan_acquire(&b->word); /* the new generation's acquire, told */
         if (rc == 0 && index)
             *index = mine;
         return rc;

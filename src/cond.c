@@ -178,6 +178,9 @@ static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline
 #ifdef WEFT_CHECKS
     uint32_t checked = wf_checks_cond_release(r ? (const void *)r : (const void *)l);
 #endif
+    /* The release and the re-take below are the library's, unseen by a TSan
+     * program: told on the word its fast paths use (src/tsan.h). */
+    wf_tsan_release(&l->word);
     uint32_t count = 0;
     if (r)
         count = wf_rlock_release_all(r);
@@ -194,6 +197,7 @@ static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline
         wf_lock_acquire_requeued(l, WEFT_DEADLINE_NEVER);
     else
         weft_lock_acquire(l);
+    wf_tsan_acquire(&l->word);
     if (r)
         wf_rlock_restore(r, count);
     return s == WF_COND_ASLEEP ? ETIMEDOUT : 0;

@@ -19,6 +19,7 @@ int weft_event_set(weft_event *e)
     if (!e)
         return EINVAL;
     uint32_t old = atomic_load_explicit(&e->word, memory_order_relaxed), want;
+    wf_tsan_release(&e->word); /* the release below, told (src/tsan.h) */
     do {
         /* Already set: rewrite the same word, only for the release below. A new
          * set bumps GEN (wrapping) and drops WAITERS: we wake them all. */
@@ -63,8 +64,10 @@ int weft__event_wait_slow(weft_event *e, weft_deadline d)
     }
     for (;;) {
         /* The flag, or a set that happened while we slept and was cleared since. */
-        if ((old & WEFT_EVENT_SET) || (old & WF_EVENT_GEN_MASK) != gen)
+        if ((old & WEFT_EVENT_SET) || (old & WF_EVENT_GEN_MASK) != gen) {
+            wf_tsan_acquire(&e->word); /* the acquire that saw it, told */
             return 0;
+        }
         if (timed_out)
             return ETIMEDOUT;
         /* Lost wakeup avoided: we sleep only while the word still reads `old` with

@@ -35,6 +35,15 @@
 
 #include <stdlib.h>
 
+/* acquire: the state publishes the result, the task's work and the callbacks'
+ * list; told to TSan too (src/tsan.h), as is every release of it below. */
+static inline uint32_t wf_future_state(const weft_future *f)
+{
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
+    wf_tsan_acquire(&f->state);
+    return s;
+}
+
 enum {
     WF_WAIT_ON_STACK = 16,       /* watches of a wait() kept on the stack */
     WF_FUTURE_DEPOT_MAX = 2048,  /* full magazines the depot keeps (128 Ki futures, 8 MiB) */
@@ -90,6 +99,7 @@ int weft_future_create(weft_future **f)
 static void wf_future_fire(weft_future *f)
 {
     weft_lock_acquire(&f->lock);
+    wf_tsan_acquire(&f->lock); /* see wf_future_link */
     wf_list callbacks = {NULL, NULL};
     WF_LIST_FOREACH(n, next, &f->listeners) {
         struct wf_watch *w = WF_CONTAINER(n, struct wf_watch, link);
@@ -126,6 +136,7 @@ static void wf_future_publish_finished(weft_future *f)
     /* relaxed: a first guess for the CAS, which decides. */
     uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
     uint32_t want;
+    wf_tsan_release(&f->state); /* the release below, told */
     do {
         want = (old & ~(WF_FUTURE_PHASE | WF_FUTURE_SETTING)) | WF_FUTURE_FINISHED;
         /* release: result and error, written just before, reach every reader that
@@ -166,6 +177,7 @@ bool wf_future_cancel_pending(weft_future *f)
             return false;
         /* release, as every move to a final phase: a thread that sees the future
          * done with acquire also sees what its mover did before. */
+        wf_tsan_release(&f->state); /* the release below, told */
     } while (!atomic_compare_exchange_weak_explicit(
         &f->state, &old, (old & ~WF_FUTURE_PHASE) | WF_FUTURE_CANCELLED, memory_order_release,
         memory_order_relaxed));
@@ -263,7 +275,7 @@ int weft_future_result_until(weft_future *f, weft_deadline d, void **result)
         return EINVAL;
     /* acquire: pairs with the release that published the final phase, so result
      * and error are complete. */
-    uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
+    uint32_t s = wf_future_state(f);
     if (!wf_is_done(s)) {
         enum wf_exec_wait how = f->exec ? f->exec->wait_how(f->exec->ctx, f) : WF_EXEC_SLEEP;
         if (how == WF_EXEC_SELF)
@@ -273,7 +285,7 @@ int weft_future_result_until(weft_future *f, weft_deadline d, void **result)
         if (r != 0)
             return r;
         /* acquire: as above. */
-        s = atomic_load_explicit(&f->state, memory_order_acquire);
+        s = wf_future_state(f);
     }
     if (wf_phase(s) == WF_FUTURE_CANCELLED)
         return ECANCELED;
@@ -287,7 +299,7 @@ int weft_future_result(weft_future *f, int64_t timeout_ns, void **result)
     if (!f)
         return EINVAL;
     /* acquire: as in result_until; the done case needs no deadline. */
-    if (wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire)))
+    if (wf_is_done(wf_future_state(f)))
         return weft_future_result_until(f, WEFT_DEADLINE_NEVER, result);
     return weft_future_result_until(f, weft_deadline_in(timeout_ns), result);
 }
@@ -307,7 +319,7 @@ int weft_future_cancel(weft_future *f)
 bool weft_future_cancelled(const weft_future *f)
 {
     /* acquire: a caller that sees the final phase may go on to read results. */
-    return f && wf_phase(atomic_load_explicit(&f->state, memory_order_acquire)) ==
+    return f && wf_phase(wf_future_state(f)) ==
                     WF_FUTURE_CANCELLED;
 }
 
@@ -321,7 +333,7 @@ bool weft_future_running(const weft_future *f)
 bool weft_future_done(const weft_future *f)
 {
     /* acquire: as for cancelled. */
-    return f && wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire));
+    return f && wf_is_done(wf_future_state(f));
 }
 
 /* Links w at the end of f's listeners, unless f is done (false). */
@@ -331,12 +343,14 @@ static bool wf_future_link(weft_future *f, struct wf_watch *w)
     /* acquire: a caller told "done" may read the result. The RMW is what orders us
      * against the finisher's CAS (see the top of the file). */
     uint32_t old = atomic_fetch_or_explicit(&f->state, WF_FUTURE_LISTENERS, memory_order_acquire);
+    wf_tsan_acquire(&f->state);
     if (wf_is_done(old)) {
         weft_lock_release(&f->lock);
         return false;
     }
     wf_list_push_back(&f->listeners, &w->link);
     w->linked = true;
+    wf_tsan_release(&f->lock); /* the listener's making, told: f->lock carries it */
     weft_lock_release(&f->lock);
     return true;
 }
@@ -346,7 +360,7 @@ int weft_future_add_done_callback(weft_future *f, weft_future_callback fn, void 
     if (!f || !fn)
         return EINVAL;
     /* acquire: the callback may read what the finisher published. */
-    if (wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire))) {
+    if (wf_is_done(wf_future_state(f))) {
         fn(f, arg);
         return 0;
     }
@@ -366,7 +380,7 @@ int weft_future_add_done_callback(weft_future *f, weft_future_callback fn, void 
 bool wf_future_watch(weft_future *f, struct wf_watch *w)
 {
     /* acquire: a caller told "done" may read the future's result. */
-    if (wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire)))
+    if (wf_is_done(wf_future_state(f)))
         return false;
     return wf_future_link(f, w);
 }
@@ -506,7 +520,7 @@ static void wf_waiter_leave(struct wf_futures_waiter *waiter)
 static inline bool wf_future_failed(const weft_future *f)
 {
     /* acquire: error is read only after seeing FINISHED. */
-    return wf_phase(atomic_load_explicit(&f->state, memory_order_acquire)) == WF_FUTURE_FINISHED &&
+    return wf_phase(wf_future_state(f)) == WF_FUTURE_FINISHED &&
            f->error != 0;
 }
 

@@ -27,6 +27,17 @@ extern inline int weft_lock_acquire_until(weft_lock *l, weft_deadline d);
 extern inline int weft_lock_release(weft_lock *l);
 extern inline bool weft_lock_locked(const weft_lock *l);
 
+/* Under TSan (src/tsan.h) a slow acquire is told after it succeeded and a slow
+ * release before it publishes, on the word the inline fast paths use: the
+ * handoffs of a contended lock are then seen by a TSan program however its own
+ * fast paths are built (announced as mutexes, or plain atomics). */
+static int wf_lock_acquired(weft_lock *l, int r)
+{
+    if (r == 0)
+        wf_tsan_acquire(&l->word);
+    return r;
+}
+
 enum {
     WF_FAIR_AFTER_NS = 1000 * 1000, /* a sleeper this old asks for a handoff */
 };
@@ -105,7 +116,7 @@ static int wf_lock_acquire_contended(weft_lock *l, weft_deadline d)
             /* acquire: pairs with the release that freed the lock. */
             if (atomic_compare_exchange_weak_explicit(&l->word, &old, old | WEFT_LOCK_LOCKED,
                                                       memory_order_acquire, memory_order_relaxed))
-                return 0;
+                return wf_lock_acquired(l, 0);
             wf_spin_count(&spin); /* lost the race: counts, so the spin stays bounded */
             continue;
         }
@@ -114,7 +125,7 @@ static int wf_lock_acquire_contended(weft_lock *l, weft_deadline d)
         wf_spin(&spin);
     }
 
-    return wf_lock_sleep(l, d, false);
+    return wf_lock_acquired(l, wf_lock_sleep(l, d, false));
 }
 
 /* While profiling, the caller's return address is the site of the waits. */
@@ -130,7 +141,7 @@ int weft__lock_acquire_slow(weft_lock *l, weft_deadline d)
 
 int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d)
 {
-    return wf_lock_sleep(l, d, true);
+    return wf_lock_acquired(l, wf_lock_sleep(l, d, true));
 }
 
 /* For a condition's notify_all (src/internal.h): the one place outside the
@@ -163,6 +174,8 @@ int weft__lock_release_slow(weft_lock *l)
     /* While profiling: the holder the sleeper this release wakes blames. */
     if (WF_UNLIKELY(wf_profile_on()))
         wf_profile_release(&l->word, __builtin_return_address(0));
+    /* Before any of the release CASes below (an EPERM tells one more, harmlessly). */
+    wf_tsan_release(&l->word);
     uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);
     for (;;) {
         if (!(old & WEFT_LOCK_LOCKED))

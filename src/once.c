@@ -32,7 +32,9 @@ static void wf_once_run(weft_once *o, void (*fn)(void *), void *arg)
     wf_once_running = &frame;
     fn(arg);
     wf_once_running = frame.outer;
-    /* release: publishes everything fn wrote to the callers that load DONE. */
+    /* release: publishes everything fn wrote to the callers that load DONE (told
+     * to TSan too, src/tsan.h). */
+    wf_tsan_release(&o->state);
     uint32_t old = atomic_exchange_explicit(&o->state, WEFT_ONCE_DONE, memory_order_release);
     /* Lost wakeup avoided: the word is DONE before we wake, so a caller about to
      * sleep on RUNNING|WAITERS finds it changed and does not sleep. */
@@ -47,8 +49,10 @@ int weft__once_call_slow(weft_once *o, void (*fn)(void *), void *arg)
     /* acquire: if this shows DONE, fn's writes are visible to us. */
     uint32_t old = atomic_load_explicit(&o->state, memory_order_acquire);
     for (;;) {
-        if (old == WEFT_ONCE_DONE)
+        if (old == WEFT_ONCE_DONE) {
+            wf_tsan_acquire(&o->state);
             return 0;
+        }
         if (old == 0) {
             /* relaxed: winning orders nothing (no function has run); on failure we
              * re-load with acquire. */

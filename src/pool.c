@@ -487,6 +487,7 @@ static void wf_run_task(struct weft_pool *p, struct wf_worker *w, weft_future *f
         return;
     }
     wf_pool_unpend(p);
+    wf_tsan_acquire(f); /* see wf_pool_enqueue */
     struct wf_running running = {.f = f, .outer = wf_running_top};
     wf_running_top = &running;
     void *result = NULL;
@@ -783,6 +784,9 @@ static int wf_pool_enqueue(weft_pool *p, struct wf_worker *self, weft_task_fn fn
         wf_pool_unpend(p);
         return ENOMEM;
     }
+    /* The submitter's work happens before the task starts: told to TSan on the
+     * future, which the deques and the injection queue hand on (src/tsan.h). */
+    wf_tsan_release(f);
     if (fut)
         *fut = f; /* before the push: a post's task may be gone right after it */
     if (self && wf_deque_push(&self->deque, f)) {

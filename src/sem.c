@@ -76,8 +76,10 @@ int weft__sem_acquire_slow(weft_sem *s, weft_deadline d)
         if (v & WEFT_SEM_VALUE_MAX) {
             /* acquire: pairs with the release that added this unit. */
             if (atomic_compare_exchange_weak_explicit(&s->value, &v, v - 1, memory_order_acquire,
-                                                      memory_order_relaxed))
+                                                      memory_order_relaxed)) {
+                wf_tsan_acquire(&s->value); /* the acquire, told (src/tsan.h) */
                 return 0;
+            }
             wf_spin_count(&spin); /* lost the race: counts, so the spin stays bounded */
             continue;
         }
@@ -99,6 +101,7 @@ int weft__sem_acquire_slow(weft_sem *s, weft_deadline d)
             /* Units remain that may have been released while WAITERS was clear. */
             if (slept && want != WEFT_SEM_WAITERS)
                 wf_wake(&s->value, 1);
+            wf_tsan_acquire(&s->value);
             return 0;
         }
         if (timed_out)
@@ -119,6 +122,7 @@ int weft__sem_release_slow(weft_sem *s, uint32_t n)
         return EINVAL;
     uint32_t max = s->limit ? s->limit & WEFT_SEM_VALUE_MAX : WEFT_SEM_VALUE_MAX;
     uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
+    wf_tsan_release(&s->value); /* the release below, told (an EOVERFLOW: harmlessly) */
     for (;;) {
         uint32_t count = v & WEFT_SEM_VALUE_MAX;
         if (n > max || count > max - n)

@@ -24,6 +24,7 @@
 
 #include "internal.h"
 #include "list.h"
+#include "tsan.h" /* every family tells TSan its handoffs through it */
 
 #include <sched.h>
 

@@ -131,6 +131,94 @@ WEFT_INLINE int weft_cond_notify_all(weft_cond *c)
 }
 #endif
 
+#ifdef WEFT__TSAN_MUTEX
+/* Under TSan (weft/common.h) the caller's lock is a TSan mutex, which a wait
+ * releases and re-takes inside the library: these wrappers tell TSan so, as its
+ * interceptors do for pthread_cond_wait (the library tells the happens-before
+ * edges itself). A call that will fail with EINVAL or EPERM announces nothing. */
+#include "rlock.h"
+
+static inline bool weft__tsan_cond_out(weft_cond *c, weft_lock *l, bool held)
+{
+    if (!c || !l || !held)
+        return false;
+    WEFT__TSAN_PRE_UNLOCK(l, 0);
+    WEFT__TSAN_POST_UNLOCK(l, 0);
+    return true;
+}
+
+static inline int weft__tsan_cond_in(weft_lock *l, bool out, int r)
+{
+    if (out) {
+        WEFT__TSAN_PRE_LOCK(l, 0);
+        WEFT__TSAN_POST_LOCK(l, 0, false);
+    }
+    return r;
+}
+
+#define WEFT__TSAN_COND_L(c, l) weft__tsan_cond_out((c), (l), (l) && weft_lock_locked(l))
+#define WEFT__TSAN_COND_R(c, r) \
+    weft__tsan_cond_out((c), (r) ? &(r)->lock : NULL, (r) && weft_rlock_owned(r))
+
+static inline int weft__tsan_cond_wait(weft_cond *c, weft_lock *l, int64_t t)
+{
+    bool out = WEFT__TSAN_COND_L(c, l);
+    return weft__tsan_cond_in(l, out, (weft_cond_wait)(c, l, t));
+}
+static inline int weft__tsan_cond_wait_until(weft_cond *c, weft_lock *l, weft_deadline d)
+{
+    bool out = WEFT__TSAN_COND_L(c, l);
+    return weft__tsan_cond_in(l, out, (weft_cond_wait_until)(c, l, d));
+}
+static inline int weft__tsan_cond_wait_for(weft_cond *c, weft_lock *l, bool (*pred)(void *),
+                                           void *arg, int64_t t)
+{
+    bool out = pred && WEFT__TSAN_COND_L(c, l);
+    return weft__tsan_cond_in(l, out, (weft_cond_wait_for)(c, l, pred, arg, t));
+}
+static inline int weft__tsan_cond_wait_for_until(weft_cond *c, weft_lock *l,
+                                                 bool (*pred)(void *), void *arg, weft_deadline d)
+{
+    bool out = pred && WEFT__TSAN_COND_L(c, l);
+    return weft__tsan_cond_in(l, out, (weft_cond_wait_for_until)(c, l, pred, arg, d));
+}
+static inline int weft__tsan_cond_wait_r(weft_cond *c, weft_rlock *r, int64_t t)
+{
+    bool out = WEFT__TSAN_COND_R(c, r);
+    return weft__tsan_cond_in(r ? &r->lock : NULL, out, (weft_cond_wait_r)(c, r, t));
+}
+static inline int weft__tsan_cond_wait_until_r(weft_cond *c, weft_rlock *r, weft_deadline d)
+{
+    bool out = WEFT__TSAN_COND_R(c, r);
+    return weft__tsan_cond_in(r ? &r->lock : NULL, out, (weft_cond_wait_until_r)(c, r, d));
+}
+static inline int weft__tsan_cond_wait_for_r(weft_cond *c, weft_rlock *r, bool (*pred)(void *),
+                                             void *arg, int64_t t)
+{
+    bool out = pred && WEFT__TSAN_COND_R(c, r);
+    return weft__tsan_cond_in(r ? &r->lock : NULL, out,
+                              (weft_cond_wait_for_r)(c, r, pred, arg, t));
+}
+static inline int weft__tsan_cond_wait_for_until_r(weft_cond *c, weft_rlock *r,
+                                                   bool (*pred)(void *), void *arg,
+                                                   weft_deadline d)
+{
+    bool out = pred && WEFT__TSAN_COND_R(c, r);
+    return weft__tsan_cond_in(r ? &r->lock : NULL, out,
+                              (weft_cond_wait_for_until_r)(c, r, pred, arg, d));
+}
+
+/* Calls (not the functions' addresses) go through the wrappers. */
+#define weft_cond_wait(c, l, t) weft__tsan_cond_wait(c, l, t)
+#define weft_cond_wait_until(c, l, d) weft__tsan_cond_wait_until(c, l, d)
+#define weft_cond_wait_for(c, l, p, a, t) weft__tsan_cond_wait_for(c, l, p, a, t)
+#define weft_cond_wait_for_until(c, l, p, a, d) weft__tsan_cond_wait_for_until(c, l, p, a, d)
+#define weft_cond_wait_r(c, r, t) weft__tsan_cond_wait_r(c, r, t)
+#define weft_cond_wait_until_r(c, r, d) weft__tsan_cond_wait_until_r(c, r, d)
+#define weft_cond_wait_for_r(c, r, p, a, t) weft__tsan_cond_wait_for_r(c, r, p, a, t)
+#define weft_cond_wait_for_until_r(c, r, p, a, d) weft__tsan_cond_wait_for_until_r(c, r, p, a, d)
+#endif
+
 WEFT_END_DECLS
 
 #endif

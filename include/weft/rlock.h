@@ -123,7 +123,19 @@ WEFT_INLINE int weft_rlock_acquire_until(weft_rlock *r, weft_deadline d)
 {
     if (__builtin_expect(weft_rlock_try_acquire(r), 1))
         return 0;
+#ifdef WEFT__TSAN_MUTEX
+    /* The slow path takes r->lock inside the library: announce it here (a re-entry
+     * that overflowed is a failed try, not a second lock). */
+    unsigned flags = r && !weft_rlock_owned(r) ? WEFT__TSAN_TIMED(d) : WEFT__TSAN_TRY_LOCK;
+    if (r)
+        WEFT__TSAN_PRE_LOCK(&r->lock, flags);
+    int rc = weft__rlock_acquire_slow(r, d);
+    if (r)
+        WEFT__TSAN_POST_LOCK(&r->lock, flags, rc != 0);
+    return rc;
+#else
     return weft__rlock_acquire_slow(r, d);
+#endif
 }
 
 WEFT_INLINE int weft_rlock_acquire(weft_rlock *r)
@@ -137,7 +149,11 @@ WEFT_INLINE int weft_rlock_acquire_for(weft_rlock *r, int64_t timeout_ns)
         return 0;
     if (timeout_ns == 0 && r && !weft_rlock_owned(r))
         return ETIMEDOUT;
+#ifdef WEFT__TSAN_MUTEX
+    return weft_rlock_acquire_until(r, weft_deadline_in(timeout_ns));
+#else
     return weft__rlock_acquire_slow(r, weft_deadline_in(timeout_ns));
+#endif
 }
 
 WEFT_INLINE int weft_rlock_release(weft_rlock *r)
