@@ -78,6 +78,10 @@ enum {
     /* After a revocation that took t, the bias stays off for this many times t, so
      * that revoking costs a writer at most 1/(1 + this) of its time (BRAVO's N). */
     WF_RW_INHIBIT_FACTOR = 9,
+    /* A thread looks at the clock for the bias once every this many of its reads
+     * through the word: a clock read costs as much as several reads (20-150 ns on
+     * a virtual machine), and while the bias is off every read comes this way. */
+    WF_RW_BIAS_LOOK_EVERY = 16,
     /* A writer that cannot have readers' releases fenced re-checks the table every
      * eighth of the time it has waited, within these bounds. */
     WF_RW_POLL_DIVISOR = 8,
@@ -313,8 +317,16 @@ static void wf_rw_thread_exit(void)
 #define WF_RW_INHIBIT_SLOT(rw)                                                           \
     ((size_t)(((uint64_t)(uintptr_t)(rw) * WEFT__RWLOCK_HASH_MUL) >> WF_RW_INHIBIT_SHIFT))
 
+/* Reads through the word this thread has left before it next looks at the clock. */
+static _Thread_local unsigned wf_rw_bias_countdown;
+
 static bool wf_rw_bias_allowed(const weft_rwlock *rw)
 {
+    if (wf_rw_bias_countdown > 0) {
+        wf_rw_bias_countdown--;
+        return false;
+    }
+    wf_rw_bias_countdown = WF_RW_BIAS_LOOK_EVERY - 1;
     /* relaxed: a hint; turning the bias on early or late costs only time. Locks that
      * hash together share an inhibit time, which also costs only time. */
     return weft_now_ns() >= atomic_load_explicit(&wf_rw_inhibit[WF_RW_INHIBIT_SLOT(rw)],

@@ -22,8 +22,9 @@
  * reader writes the lock's address into the slot of its row that the address
  * hashes to. An uncontended read acquire is then one locked store to a line only
  * this thread writes, and a release one plain store; readers on different CPUs
- * share nothing. The lock starts with this bias off: the first reader to come
- * along counts in the lock word and turns it on.
+ * share nothing. The lock starts with this bias off: readers count in the lock
+ * word, and one of the first of them turns it on (a thread looks at the clock for
+ * that once every 16 of its reads through the word).
  *
  * What a writer pays. A writer that finds the bias on turns it off and waits for
  * the announced readers to leave: it reads the lock's slot in the row of every
@@ -31,7 +32,7 @@
  * hundred nanoseconds for a handful of threads, more when their lines are
  * hot in other CPUs). After such a revocation the bias stays off for nine times
  * as long as the revocation took, so that a writer spends at most a tenth of its
- * time revoking (BRAVO's rule); the first reader after that turns it back on. A
+ * time revoking (BRAVO's rule); a reader after that turns it back on. A
  * lock that is only written never turns the bias on, and its writers never scan.
  * A writer that must sleep until announced readers leave first makes every CPU
  * running this process pass a memory barrier (Linux membarrier(2), a few
