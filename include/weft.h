@@ -17,5 +17,7 @@
 #include "weft/queue.h"
 #include "weft/future.h"
 #include "weft/pool.h"
+#include "weft/cancel.h"
+#include "weft/select.h"
 
 #endif
