@@ -21,5 +21,7 @@
 #include "weft/pool.h"
 #include "weft/name.h"
 #include "weft/profile.h"
+#include "weft/cancel.h"
+#include "weft/select.h"
 
 #endif

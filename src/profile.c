@@ -175,16 +175,16 @@ int wf_profile_sleep(const _Atomic uint32_t *word, uint32_t expected, weft_deadl
                      void *fallback)
 {
     if (wf_inside)
-        return wf_wait(word, expected, d);
+        return wf_sleep_plain(word, expected, d);
     if (wf_countdown > 1) {
         wf_countdown--;
-        return wf_wait(word, expected, d);
+        return wf_sleep_plain(word, expected, d);
     }
     /* relaxed: a setting; the next sample picks up a change. */
     wf_countdown = atomic_load_explicit(&wf_profile_rate, memory_order_relaxed);
     void *site = wf_site ? wf_site : fallback;
     int64_t start = weft_now_ns();
-    int r = wf_wait(word, expected, d);
+    int r = wf_sleep_plain(word, expected, d);
     int64_t waited = weft_now_ns() - start;
     size_t i = wf_hash(word, WF_PROFILE_BLAME_SLOTS);
     void *holder = NULL;

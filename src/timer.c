@@ -163,7 +163,7 @@ static void *wf_timer_service(void *unused)
          * bumps `wake` before its wf_wake; we read `wake` under the lock before,
          * so wf_sleep either sees it changed or is woken. Returning at the
          * deadline or spuriously is harmless: the loop looks at the clock. */
-        wf_sleep(&wf_timers.wake, seen, (weft_deadline){due});
+        wf_sleep(&wf_timers.wake, seen, weft_deadline_at(due));
         wf_timers_lock();
         wf_timers.sleeping = false;
     }

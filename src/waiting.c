@@ -6,6 +6,7 @@
 #include "profile_internal.h"
 
 #include <pthread.h>
+#include <string.h>
 
 /* ---- sleeping ------------------------------------------------------------------- */
 
@@ -14,7 +15,37 @@ int wf_sleep(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d)
     /* The contention profile's one branch while it is off. */
     if (WF_UNLIKELY(wf_profile_on()))
         return wf_profile_sleep(word, expected, d, __builtin_return_address(0));
-    return wf_wait(word, expected, d);
+    return wf_sleep_plain(word, expected, d);
+}
+
+int wf_sleep_plain(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d)
+{
+    if (WF_LIKELY(d.cancel == NULL))
+        return wf_wait(word, expected, d);
+    return wf_sleep_any(&word, &expected, 1, d);
+}
+
+int wf_sleep_any(const _Atomic uint32_t *const *words, const uint32_t *expected, int n,
+                 weft_deadline d)
+{
+    if (d.cancel == NULL)
+        return wf_wait_any(words, expected, n, d);
+    if (n < 1 || n >= WF_WAIT_ANY_MAX)
+        return EINVAL;
+    const _Atomic uint32_t *all[WF_WAIT_ANY_MAX];
+    uint32_t values[WF_WAIT_ANY_MAX];
+    memcpy(all, words, (size_t)n * sizeof *all);
+    memcpy(values, expected, (size_t)n * sizeof *values);
+    int k = wf_cancel_watch(d.cancel, all + n, values + n, WF_WAIT_ANY_MAX - n);
+    if (k == -ECANCELED)
+        return ETIMEDOUT; /* fired before we slept: unwind as on a timeout */
+    if (k < 0)
+        return EINVAL;
+    /* Lost wakeup avoided, for the token: we sleep only while each token word still
+     * reads the live value wf_cancel_watch loaded; fire sets FIRED before it wakes
+     * (src/cancel.c). The caller's own words keep their own protocol. */
+    int r = wf_wait_any(all, values, n + k, d);
+    return weft_cancel_fired(d.cancel) ? ETIMEDOUT : r;
 }
 
 int wf_sleep_flagged(_Atomic uint32_t *word, uint32_t *seen, uint32_t flag, weft_deadline d)

@@ -164,7 +164,7 @@ static void tick(void *arg)
     CHECK(weft_now_ns() >= next_due);
     if (atomic_fetch_add(&ticks, 1) + 1 < 5) {
         next_due += WEFT_MS(2);
-        CHECK_EQ(weft_timer_start_at(&periodic, (weft_deadline){next_due}, tick, NULL), 0);
+        CHECK_EQ(weft_timer_start_at(&periodic, weft_deadline_at(next_due), tick, NULL), 0);
         CHECK(weft_timer_pending(&periodic));
     }
 }
@@ -172,7 +172,7 @@ static void tick(void *arg)
 static void restart_from_inside(void)
 {
     next_due = weft_now_ns() + WEFT_MS(2);
-    CHECK_EQ(weft_timer_start_at(&periodic, (weft_deadline){next_due}, tick, NULL), 0);
+    CHECK_EQ(weft_timer_start_at(&periodic, weft_deadline_at(next_due), tick, NULL), 0);
     EVENTUALLY(atomic_load(&ticks) == 5 && !weft_timer_pending(&periodic));
     CHECK_EQ(weft_timer_cancel(&periodic), EBUSY);
     usleep(10000);
@@ -217,7 +217,7 @@ static void order_and_one_thread(void)
     for (int group = ORDERED / 3 - 1; group >= 0; group--)
         for (int j = 0; j < 3; j++) {
             int k = group * 3 + j;
-            CHECK_EQ(weft_timer_start_at(&t[k], (weft_deadline){base + group * WEFT_US(1)},
+            CHECK_EQ(weft_timer_start_at(&t[k], weft_deadline_at(base + group * WEFT_US(1)),
                                          record_order, (void *)(intptr_t)k),
                      0);
         }

@@ -125,17 +125,26 @@ WEFT_BEGIN_DECLS
 #define WEFT_SEC(x) (WEFT__I64(x) * 1000000000)
 #define WEFT_US(x) (WEFT__I64(x) * 1000)
 
-/* An absolute CLOCK_MONOTONIC instant in nanoseconds; INT64_MAX is "never". */
+struct weft_cancel;
+
+/* When a blocking call gives up: an absolute CLOCK_MONOTONIC instant in nanoseconds
+ * (INT64_MAX is "never") and, optionally, a cancellation token (weft/cancel.h) that
+ * ends the wait early when it fires. Every `_until` call of every family takes one,
+ * so every blocking call is cancellable: it then returns ECANCELED, having consumed
+ * nothing. A deadline without a token (cancel NULL, as weft_deadline_in makes) costs
+ * what a plain timeout costs. Build one with weft_deadline_in, weft_deadline_at or
+ * WEFT_DEADLINE_NEVER, and add a token with weft_deadline_with_cancel. */
 typedef struct weft_deadline {
     int64_t ns;
+    const struct weft_cancel *cancel; /* NULL: no token */
 } weft_deadline;
 
 /* The deadline that never passes. A compound literal in C; C++ has none
  * (-pedantic rejects it) and gets the equivalent list-initialised temporary. */
 #ifdef __cplusplus
-#define WEFT_DEADLINE_NEVER (weft_deadline{INT64_MAX})
+#define WEFT_DEADLINE_NEVER (weft_deadline{INT64_MAX, nullptr})
 #else
-#define WEFT_DEADLINE_NEVER ((weft_deadline){INT64_MAX})
+#define WEFT_DEADLINE_NEVER ((weft_deadline){INT64_MAX, NULL})
 #endif
 
 /* Now on CLOCK_MONOTONIC, in nanoseconds. Never blocks. */
@@ -145,11 +154,20 @@ WEFT_API int64_t weft_now_ns(void);
  * Saturates instead of overflowing. Never blocks. */
 WEFT_API weft_deadline weft_deadline_in(int64_t timeout_ns);
 
-/* Nanoseconds left before `d` (0 once it has passed, INT64_MAX for never). Never
- * blocks. */
+/* The deadline at the absolute CLOCK_MONOTONIC instant `ns` (INT64_MAX: never), with
+ * no token. Never blocks. */
+WEFT_API weft_deadline weft_deadline_at(int64_t ns);
+
+/* `d` with `cancel` as its token (NULL removes the token). The token must stay
+ * alive for as long as a call uses the deadline. Never blocks. */
+WEFT_API weft_deadline weft_deadline_with_cancel(weft_deadline d, const struct weft_cancel *cancel);
+
+/* Nanoseconds left before `d` (0 once it has passed or its token has fired,
+ * INT64_MAX for never). Never blocks. */
 WEFT_API int64_t weft_deadline_remaining(weft_deadline d);
 
-/* True once `d` has passed. Never true for WEFT_DEADLINE_NEVER. */
+/* True once `d` has passed or its token (or an ancestor of it) has fired: the
+ * moment a waiting call gives up. Never true for WEFT_DEADLINE_NEVER. */
 WEFT_API bool weft_deadline_passed(weft_deadline d);
 
 WEFT_END_DECLS
