@@ -3,7 +3,7 @@
  *  barrier/cycle/<impl>   every thread of the run loops on one barrier of as many
  *                         parties. The figure is wall time per wait of all threads
  *                         together (bench.h); a cycle takes `threads` times that.
- *                         Issue 3's target: at most 0.8x pthread_barrier's time, at
+ *                         Target: at most 0.8x pthread_barrier's time, at
  *                         2 and 8 threads.
  */
 #include "bench.h"

@@ -4,7 +4,7 @@
  *  cond/pingpong/<impl>     two threads hand a turn back and forth through one lock
  *                           and one condition: set turn, notify(1), wait until it
  *                           comes back. One iteration is one round trip, timed on A;
- *                           B is a pthread the body starts. Issue 3's target: at most
+ *                           B is a pthread the body starts. Target: at most
  *                           0.7x pthread_cond's round trip.
  *  cond/notify_all8/<impl>  eight threads wait on one condition; the body (a ninth
  *                           thread) waits until all eight are waiting, then bumps a

@@ -5,7 +5,7 @@
  *                     compiler barrier per iteration keeps every implementation from
  *                     hoisting the lookup out of the loop (it costs no instruction).
  *
- * Issue 4's target: at most 1.0x pthread_getspecific's time; _Thread_local (the
+ * Target: at most 1.0x pthread_getspecific's time; _Thread_local (the
  * floor: one %fs-relative access) is shown for scale. */
 #include "bench.h"
 #include "weft/local.h"

@@ -7,7 +7,7 @@
  *                            time is wall time per increment of all threads together.
  *                            The counter is checked exact after the run.
  *
- * Issue 2's targets: uncontended at most 0.9x pthread_mutex's time; contended at least
+ * Targets: uncontended at most 0.9x pthread_mutex's time; contended at least
  * 1.2x its throughput (time ratio at most 1/1.2) at 2 and 8 threads. */
 #include "bench.h"
 #include "weft/lock.h"

@@ -7,7 +7,7 @@
  *                          B: wait(ping); clear(ping); set(pong)
  *
  * One iteration is one round trip, timed on A; B is a pthread the body starts before
- * the loop. Issue 2's target: weft's round trip at most 0.5x the mutex+condvar one
+ * the loop. Target: weft's round trip at most 0.5x the mutex+condvar one
  * ("naive"). The event protocol is race-free: each side clears its own event before
  * it signals the other, and signals only after seeing the other's signal. */
 #include "bench.h"

@@ -16,7 +16,7 @@
  *
  * Both pools have one worker per CPU of the process (the naive pool's workers all
  * start before the loop; weft's start on demand, and are warmed up before the loop).
- * Issue 6's targets: post at least 5x the naive pool's throughput (time ratio at most
+ * Targets: post at least 5x the naive pool's throughput (time ratio at most
  * 0.2), submit at least 3x (0.33), fib25 at least 1.6x serial (0.625). */
 #include "bench.h"
 #include "weft/pool.h"
@@ -102,7 +102,7 @@ static void pool_post_weft(wf_bench_state *s)
 }
 WF_BENCH(pool_post_weft, "pool/post/weft", .threads = {1, 4}, .headline = true,
          .target_peer = "naive", .target = 0.2);
-/* 2 and 8 submitters complete the throughput-against-submitters chart (issue 6's
+/* 2 and 8 submitters complete the throughput-against-submitters chart (the
  * target is stated at 1 and 4). */
 static void pool_post_weft_more(wf_bench_state *s) { pool_post_weft(s); }
 WF_BENCH(pool_post_weft_more, "pool/post/weft", .threads = {2, 8});

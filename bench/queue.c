@@ -16,7 +16,7 @@
  *                          capacity-1024 ring (weft; "weft-single": the same items one
  *                          call each); an iteration moves 32 items.
  *
- * Issue 5's targets: weft at least 2x the naive ring's throughput at every point (time
+ * Targets: weft at least 2x the naive ring's throughput at every point (time
  * ratio at most 0.5), and at least ck_ring's at 1P1C and 2P2C while blocking instead
  * of spinning (reported beside it), no collapse at 8P8C (oversubscribed on small
  * machines). */

@@ -6,7 +6,7 @@
  *                                  on its FINISHED word through the wait layer, then
  *                                  reaps; the peer is pthread_timedjoin_np
  *
- * Issue 4's target: start+join at most 1.1x pthread_create + pthread_join's time. */
+ * Target: start+join at most 1.1x pthread_create + pthread_join's time. */
 #include "bench.h"
 #include "weft/thread.h"
 

@@ -41,6 +41,25 @@ WF_HIDDEN int wf_wake(const _Atomic uint32_t *word, int n);
 WF_HIDDEN int wf_requeue(const _Atomic uint32_t *from, uint32_t expected, int n_wake,
                          const _Atomic uint32_t *to, int n_move);
 
+/* wf_wait_any: sleep while every words[i] == expected[i] (0 <= i < n, 1 <= n <=
+ * WF_WAIT_ANY_MAX), until any of them is woken or `d` passes: wf_wait on several
+ * words at once, with its contract (0 when woken, when a word differs, or
+ * spuriously; ETIMEDOUT only once d.ns has passed; d.cancel is not looked at here:
+ * wf_sleep adds the token's words). A wf_wake on any word wakes the sleeper once.
+ * A word may appear more than once. EINVAL for n out of range.
+ *
+ * Linux: futex_waitv (5.16+). On an older kernel (or where a seccomp filter
+ * refuses it) the sleeper parks in the portable parking lot instead, and wf_wake
+ * and wf_requeue then also look there (src/linux/futex.c says how and why). */
+#define WF_WAIT_ANY_MAX 128 /* futex_waitv's limit (FUTEX_WAITV_MAX) */
+WF_HIDDEN int wf_wait_any(const _Atomic uint32_t *const *words, const uint32_t *expected, int n,
+                          weft_deadline d);
+
+/* For tests, before any thread sleeps or wakes: make wf_wait_any use its fallback
+ * (Linux: the parking lot, as on a kernel without futex_waitv; portable: nothing
+ * to change). */
+WF_HIDDEN void wf_wait_any_force_fallback(void);
+
 /* ---- helpers ---------------------------------------------------------------- */
 WF_HIDDEN struct timespec wf_timespec(weft_deadline d);
 
@@ -80,6 +99,12 @@ static inline unsigned wf_backoff(unsigned *pauses, unsigned max)
  * the sleepers that remain and may claim a handoff. Returns 0 or ETIMEDOUT. */
 WF_HIDDEN int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d);
 
+/* For a condition's notify_all, which moves sleepers onto l->word: if l is held,
+ * make sure PARKED is set, so that its next release wakes one sleeper there, and
+ * return true. If l is free, return false, having first woken one sleeper of the
+ * word when `wake_if_free` (it takes the lock keeping PARKED for the others). */
+WF_HIDDEN bool wf_lock_mark_parked(weft_lock *l, bool wake_if_free);
+
 /* For a condition wait on an rlock: if the caller holds r, release it fully
  * (waking a sleeper, if any) and return the recursion count it had; else change
  * nothing and return 0. */
@@ -92,10 +117,5 @@ WF_HIDDEN void wf_rlock_restore(weft_rlock *r, uint32_t count);
  * that ended it would strand its future and shrink the pool): while set,
  * weft_thread_exit refuses with EPERM. Implemented in src/thread.c. */
 WF_HIDDEN void wf_thread_set_pinned(bool pinned);
-
-/* Destroys the calling thread's weft_local blocks (running their destructors) and
- * frees its slot table; a weft thread calls it before it counts as finished. A
- * later weft_local_get in the same thread starts afresh. */
-WF_HIDDEN void wf_local_thread_exit(void);
 
 #endif

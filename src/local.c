@@ -22,16 +22,21 @@
  * without it); a block is taken (its entry cleared) under the lock by exactly one
  * of its thread's exit and delete, which then run the destructor outside the lock;
  * a slot is reused only after every block of its old generation is freed and every
- * destructor on them has returned, so a stale key never matches a new block. */
-#include "internal.h"
+ * destructor on them has returned, so a stale key never matches a new block.
+ *
+ * Thread exit: a thread's first block links it and arms the exit hook
+ * (src/waiting.h); its WF_EXIT_LOCALS stage destroys the thread's blocks, before
+ * a weft thread counts as finished and before a foreign thread's descriptor goes. */
+#include "list.h"
+#include "tsan.h"
+#include "waiting.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 extern inline void *weft_local_get(weft_local key);
 
-#define WF_BLOCK_ALIGN 64 /* a cache line: threads' blocks never share one */
+#define WF_BLOCK_ALIGN WF_CACHE_LINE /* threads' blocks never share a line */
 #define WF_BUSY_WAITING (1u << 31)
 #define WF_BUSY_COUNT (WF_BUSY_WAITING - 1)
 #define WF_EXIT_ROUNDS 4 /* destructor passes at exit, as PTHREAD_DESTRUCTOR_ITERATIONS */
@@ -51,9 +56,10 @@ struct wf_local_slot {
 
 /* The calling thread's link in the list of threads with a table. */
 struct wf_local_thread {
-    struct wf_local_thread *prev, *next;
+    wf_list_node link;               /* in wf_local.threads, under the lock */
     struct weft__local_table *table; /* &weft__local_tls of that thread */
     bool linked;
+    bool closing; /* the last exit pass runs: a get makes no new block */
 };
 
 static struct {
@@ -61,24 +67,12 @@ static struct {
     struct wf_local_slot **slots;
     uint32_t nslots, cap;
     uint32_t free_head; /* slot index + 1; 0: none free */
-    struct wf_local_thread *threads;
-} wf_local = {WEFT_LOCK_INIT, NULL, 0, 0, 0, NULL};
+    wf_list threads;    /* of wf_local_thread.link, newest first */
+} wf_local = {WEFT_LOCK_INIT, NULL, 0, 0, 0, {NULL, NULL}};
 
 static _Thread_local struct wf_local_thread wf_local_me __attribute__((tls_model("initial-exec")));
-static pthread_key_t wf_local_key; /* its destructor cleans up foreign threads */
-static pthread_once_t wf_local_once = PTHREAD_ONCE_INIT;
-static bool wf_local_key_ok;
 
-static void wf_local_key_exit(void *p)
-{
-    (void)p;
-    wf_local_thread_exit();
-}
-
-static void wf_local_init(void)
-{
-    wf_local_key_ok = pthread_key_create(&wf_local_key, wf_local_key_exit) == 0;
-}
+static void wf_local_thread_exit(void);
 
 /* The live slot record of `key`, or NULL. Caller holds the lock. */
 static struct wf_local_slot *wf_slot_live(weft_local key)
@@ -89,13 +83,30 @@ static struct wf_local_slot *wf_slot_live(weft_local key)
     return s->gen == key.gen ? s : NULL;
 }
 
+/* The registry's lock, taken as bookkeeping: under ThreadSanitizer its critical
+ * sections run with sync and access tracking off (src/tsan.h), so that threads
+ * making their first block or exiting are not ordered by it. The one edge a
+ * user is owed, exiting threads' destructors before the delete that waited for
+ * them, is told on `busy`. */
+static void wf_local_lock(void)
+{
+    wf_tsan_ignore_begin();
+    weft_lock_acquire(&wf_local.lock);
+}
+
+static void wf_local_unlock(void)
+{
+    weft_lock_release(&wf_local.lock);
+    wf_tsan_ignore_end();
+}
+
 /* ---- keys --------------------------------------------------------------------- */
 
 int weft_local_create(weft_local *key, size_t size, void (*init)(void *), void (*dtor)(void *))
 {
     if (!key || size == 0 || size > SIZE_MAX - WF_BLOCK_ALIGN)
         return EINVAL;
-    weft_lock_acquire(&wf_local.lock);
+    wf_local_lock();
     struct wf_local_slot *s;
     uint32_t slot;
     if (wf_local.free_head) {
@@ -123,11 +134,11 @@ int weft_local_create(weft_local *key, size_t size, void (*init)(void *), void (
     s->size = size;
     s->init = init;
     s->dtor = dtor;
-    weft_lock_release(&wf_local.lock);
+    wf_local_unlock();
     *key = (weft_local){slot, s->last_gen};
     return 0;
 nomem:
-    weft_lock_release(&wf_local.lock);
+    wf_local_unlock();
     return ENOMEM;
 }
 
@@ -136,8 +147,9 @@ nomem:
 static size_t wf_take_blocks(uint32_t slot, uint32_t gen, void **out, size_t max)
 {
     size_t n = 0;
-    for (struct wf_local_thread *th = wf_local.threads; th && n < max; th = th->next) {
-        struct weft__local_table *t = th->table;
+    for (wf_list_node *node = wf_list_first(&wf_local.threads); node && n < max;
+         node = node->next) {
+        struct weft__local_table *t = WF_CONTAINER(node, struct wf_local_thread, link)->table;
         if (slot < t->cap && t->entries[slot].gen == gen) {
             out[n++] = t->entries[slot].block;
             t->entries[slot] = (struct weft__local_entry){0, NULL};
@@ -148,10 +160,10 @@ static size_t wf_take_blocks(uint32_t slot, uint32_t gen, void **out, size_t max
 
 int weft_local_delete(weft_local key)
 {
-    weft_lock_acquire(&wf_local.lock);
+    wf_local_lock();
     struct wf_local_slot *s = wf_slot_live(key);
     if (!s) {
-        weft_lock_release(&wf_local.lock);
+        wf_local_unlock();
         return EINVAL;
     }
     s->gen = 0; /* dying: gets fail from here on, no new block appears */
@@ -161,31 +173,32 @@ int weft_local_delete(weft_local key)
         size_t n = wf_take_blocks(key.slot, key.gen, blocks, WF_DELETE_BATCH);
         if (n == 0)
             break;
-        weft_lock_release(&wf_local.lock);
+        wf_local_unlock();
         for (size_t i = 0; i < n; i++) {
             if (dtor)
                 dtor(blocks[i]);
             free(blocks[i]);
         }
-        weft_lock_acquire(&wf_local.lock);
+        wf_local_lock();
     }
-    /* Blocks exiting threads took before us: wait for their destructors. */
-    for (;;) {
-        /* acquire: their destructors' effects happen before delete returns. */
-        uint32_t b = atomic_load_explicit(&s->busy, memory_order_acquire);
-        if ((b & WF_BUSY_COUNT) == 0)
-            break;
-        /* relaxed: announces a sleeper; the wait below re-reads. */
-        if (!(b & WF_BUSY_WAITING) &&
-            !atomic_compare_exchange_strong_explicit(&s->busy, &b, b | WF_BUSY_WAITING,
-                                                     memory_order_relaxed, memory_order_relaxed))
-            continue;
-        weft_lock_release(&wf_local.lock);
+    /* Blocks exiting threads took before us: wait for their destructors. No block
+     * of the key is left in any table, so busy only falls from here on: the sleep
+     * needs no lock (and must not hold it: an exiting thread takes it between
+     * destructors). acquire (and wf_sleep_flagged's reloads): the destructors'
+     * effects happen before delete returns. */
+    uint32_t b = atomic_load_explicit(&s->busy, memory_order_acquire);
+    if (b & WF_BUSY_COUNT) {
+        wf_local_unlock();
         /* Lost wakeup avoided: we sleep only while busy still reads this count with
          * WAITING; the last destructor to finish changes it before waking. */
-        wf_wait(&s->busy, b | WF_BUSY_WAITING, WEFT_DEADLINE_NEVER);
-        weft_lock_acquire(&wf_local.lock);
+        do
+            wf_sleep_flagged(&s->busy, &b, WF_BUSY_WAITING, WEFT_DEADLINE_NEVER);
+        while (b & WF_BUSY_COUNT);
+        wf_local_lock();
     }
+    wf_tsan_ignore_end(); /* the edge owed from the destructors, told */
+    wf_tsan_acquire(&s->busy);
+    wf_tsan_ignore_begin();
     /* relaxed: no destructor is left to race with; the lock publishes it. */
     atomic_store_explicit(&s->busy, 0, memory_order_relaxed);
     if (s->last_gen == UINT32_MAX) {
@@ -194,7 +207,7 @@ int weft_local_delete(weft_local key)
         s->next_free = wf_local.free_head;
         wf_local.free_head = key.slot + 1;
     }
-    weft_lock_release(&wf_local.lock);
+    wf_local_unlock();
     return 0;
 }
 
@@ -219,27 +232,24 @@ static bool wf_table_grow(struct weft__local_table *t, uint32_t slot)
 
 void *weft__local_get_slow(weft_local key)
 {
-    pthread_once(&wf_local_once, wf_local_init);
     struct weft__local_table *t = &weft__local_tls;
-    weft_lock_acquire(&wf_local.lock);
+    wf_local_lock();
     struct wf_local_slot *s = wf_slot_live(key);
     void *block = NULL;
-    if (!s || !wf_local_key_ok)
+    if (!s)
         goto out;
     if (key.slot < t->cap && t->entries[key.slot].gen == key.gen) {
         block = t->entries[key.slot].block; /* the inline path was compiled out (C++) */
         goto out;
     }
+    if (wf_local_me.closing)
+        goto out; /* no pass is left to destroy a new block */
     if (!wf_local_me.linked) {
-        /* The key's destructor runs wf_local_thread_exit when a foreign thread ends. */
-        if (pthread_setspecific(wf_local_key, &wf_local_me) != 0)
-            goto out;
+        /* The hook's WF_EXIT_LOCALS stage destroys this thread's blocks at exit. */
+        wf_exit_register(WF_EXIT_LOCALS, wf_local_thread_exit);
+        wf_exit_arm();
         wf_local_me.table = t;
-        wf_local_me.prev = NULL;
-        wf_local_me.next = wf_local.threads;
-        if (wf_local.threads)
-            wf_local.threads->prev = &wf_local_me;
-        wf_local.threads = &wf_local_me;
+        wf_list_push_front(&wf_local.threads, &wf_local_me.link);
         wf_local_me.linked = true;
     }
     if (key.slot >= t->cap && !wf_table_grow(t, key.slot))
@@ -252,31 +262,37 @@ void *weft__local_get_slow(weft_local key)
     /* Installed before init runs, so that a get from init returns this block. */
     t->entries[key.slot] = (struct weft__local_entry){key.gen, block};
     void (*init)(void *) = s->init;
-    weft_lock_release(&wf_local.lock);
+    wf_local_unlock();
     if (init)
         init(block);
     return block;
 out:
-    weft_lock_release(&wf_local.lock);
+    wf_local_unlock();
     return block;
 }
 
 /* ---- thread exit ----------------------------------------------------------------- */
 
-void wf_local_thread_exit(void)
+/* WF_EXIT_LOCALS: destroys the calling thread's blocks (running their destructors)
+ * and frees its slot table. A later weft_local_get in the same thread starts
+ * afresh (and arms the hook again). */
+static void wf_local_thread_exit(void)
 {
     if (!wf_local_me.linked)
         return;
     struct weft__local_table *t = &weft__local_tls;
-    /* Destructors may get blocks anew (of any key): a few passes, as pthread does. */
+    /* Destructors may get blocks anew (of any key): a few passes, as pthread does.
+     * In the last one such a get returns NULL, so that every block made gets its
+     * destructor and none is left when the passes end. */
     for (int round = 0; round < WF_EXIT_ROUNDS; round++) {
+        wf_local_me.closing = round == WF_EXIT_ROUNDS - 1;
         bool any = false;
         for (uint32_t i = 0;; i++) {
-            weft_lock_acquire(&wf_local.lock);
+            wf_local_lock();
             while (i < t->cap && t->entries[i].gen == 0)
                 i++;
             if (i >= t->cap) {
-                weft_lock_release(&wf_local.lock);
+                wf_local_unlock();
                 break;
             }
             void *block = t->entries[i].block;
@@ -286,12 +302,13 @@ void wf_local_thread_exit(void)
             /* relaxed: under the lock, which a delete takes before it reads busy. */
             if (dtor)
                 atomic_fetch_add_explicit(&s->busy, 1, memory_order_relaxed);
-            weft_lock_release(&wf_local.lock);
+            wf_local_unlock();
             any = true;
             if (dtor) {
                 dtor(block);
                 free(block);
                 /* release: the destructor's effects happen before delete returns. */
+                wf_tsan_release(&s->busy);
                 uint32_t old = atomic_fetch_sub_explicit(&s->busy, 1, memory_order_release);
                 /* Lost wakeup avoided: the count changed before this wake, and a
                  * delete sleeps only on the value with WAITING it last read. */
@@ -304,19 +321,13 @@ void wf_local_thread_exit(void)
         if (!any)
             break;
     }
-    weft_lock_acquire(&wf_local.lock);
-    /* Blocks destructors kept making past the last pass: freed without one. */
-    for (uint32_t i = 0; i < t->cap; i++)
-        free(t->entries[i].block);
+    wf_local_me.closing = false; /* a later get starts afresh */
+    wf_local_lock();
+    /* Every entry is empty: a pass ended only once it found none, or was the
+     * last, which made none. */
     free(t->entries);
     *t = (struct weft__local_table){NULL, 0};
-    if (wf_local_me.prev)
-        wf_local_me.prev->next = wf_local_me.next;
-    else
-        wf_local.threads = wf_local_me.next;
-    if (wf_local_me.next)
-        wf_local_me.next->prev = wf_local_me.prev;
+    wf_list_remove(&wf_local.threads, &wf_local_me.link);
     wf_local_me.linked = false;
-    weft_lock_release(&wf_local.lock);
-    pthread_setspecific(wf_local_key, NULL); /* a weft thread: its destructor is done */
+    wf_local_unlock();
 }

@@ -174,13 +174,19 @@ static int wf_single_result(ssize_t r)
 static ssize_t wf_put(weft_queue *q, wf_queue_op *op, weft_deadline d, bool nowait)
 {
     const wf_queue_impl *impl = wf_impl(q);
+    /* Every kind: a put happens before the gets after it, told to TSan on the
+     * queue (src/tsan.h; the ring also tells it per cell, for its inline paths). */
+    wf_tsan_release(&q->tail);
     return wf_queue_block(q, impl->put, op, &q->not_full, impl->can_put, d, nowait);
 }
 
 static ssize_t wf_get(weft_queue *q, wf_queue_op *op, weft_deadline d, bool nowait)
 {
     const wf_queue_impl *impl = wf_impl(q);
-    return wf_queue_block(q, impl->get, op, &q->not_empty, impl->can_get, d, nowait);
+    ssize_t r = wf_queue_block(q, impl->get, op, &q->not_empty, impl->can_get, d, nowait);
+    if (r > 0)
+        wf_tsan_acquire(&q->tail); /* see wf_put */
+    return r;
 }
 
 int weft__queue_put_slow(weft_queue *q, void *item, weft_deadline d, bool nowait)

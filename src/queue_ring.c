@@ -22,6 +22,15 @@
 
 #include <stdlib.h>
 
+/* acquire: a cell's sequence number publishes its item (as in the inline fast
+ * paths, which a TSan program sees); told to TSan here (src/tsan.h). */
+static inline uint32_t wf_ring_seq(weft__queue_cell *c)
+{
+    uint32_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+    wf_tsan_acquire(&c->seq);
+    return seq;
+}
+
 /* The position k cells after `pos` (k <= cap). */
 static uint64_t wf_ring_advance(const weft_queue *q, uint64_t pos, uint64_t k)
 {
@@ -45,7 +54,7 @@ static void wf_ring_await(weft_queue *q, weft__queue_cell *c, uint32_t seq, bool
 {
     /* acquire: pairs with the previous owner's release store; its item write (a put)
      * or read (a get) is done. */
-    if (atomic_load_explicit(&c->seq, memory_order_acquire) == seq)
+    if (wf_ring_seq(c) == seq)
         return;
     if (waiting && !*waiting) {
         wf_queue_enter(q);
@@ -53,7 +62,7 @@ static void wf_ring_await(weft_queue *q, weft__queue_cell *c, uint32_t seq, bool
     }
     wf_spinner peer = wf_spinner_start(WF_SPIN_PEER);
     /* acquire: as above. */
-    while (atomic_load_explicit(&c->seq, memory_order_acquire) != seq)
+    while (wf_ring_seq(c) != seq)
         wf_spin(&peer);
 }
 
@@ -74,7 +83,7 @@ static ssize_t wf_ring_put_many(weft_queue *q, wf_queue_op *op, bool recheck)
         if (pos & WEFT__QUEUE_CLOSED)
             return -ESHUTDOWN;
         /* acquire: the get that freed the cell has finished reading it. */
-        uint32_t seq = atomic_load_explicit(&wf_ring_cell(q, pos)->seq, memory_order_acquire);
+        uint32_t seq = wf_ring_seq(wf_ring_cell(q, pos));
         int32_t delta = (int32_t)(seq - WEFT__QUEUE_LAP2(pos));
         if (delta > 0) { /* another put took it */
             pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
@@ -107,6 +116,7 @@ static ssize_t wf_ring_put_many(weft_queue *q, wf_queue_op *op, bool recheck)
         wf_ring_await(q, c, seq, &waiting);
         c->item = op->in[i];
         /* release: publishes the item to the get of this lap. */
+        wf_tsan_release(&c->seq); /* the store below, told (src/tsan.h) */
         atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
     }
     wf_waitlist_notify(&q->not_empty, k > INT_MAX ? INT_MAX : (int)k);
@@ -163,7 +173,7 @@ static ssize_t wf_ring_get_many(weft_queue *q, wf_queue_op *op, bool recheck)
         if (pos & WEFT__QUEUE_CLOSED)
             return -ESHUTDOWN;
         /* acquire: pairs with the publishing store of the put that filled it. */
-        uint32_t seq = atomic_load_explicit(&wf_ring_cell(q, pos)->seq, memory_order_acquire);
+        uint32_t seq = wf_ring_seq(wf_ring_cell(q, pos));
         int32_t delta = (int32_t)(seq - (WEFT__QUEUE_LAP2(pos) + 1));
         if (delta > 0) { /* another get took it */
             pos = atomic_load_explicit(&q->head, memory_order_relaxed);
@@ -192,6 +202,7 @@ static ssize_t wf_ring_get_many(weft_queue *q, wf_queue_op *op, bool recheck)
         wf_ring_await(q, c, seq, &waiting);
         op->out[i] = c->item;
         /* release: our read is done; the next lap's put may write the cell. */
+        wf_tsan_release(&c->seq); /* the store below, told (src/tsan.h) */
         atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
     }
     wf_waitlist_notify(&q->not_full, k > INT_MAX ? INT_MAX : (int)k);
@@ -217,7 +228,7 @@ static bool wf_ring_can_put(const weft_queue *q)
 {
     /* relaxed + acquire: a hint for passing a wakeup on; the woken thread re-checks. */
     uint64_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    uint32_t seq = atomic_load_explicit(&wf_ring_cell(q, pos)->seq, memory_order_acquire);
+    uint32_t seq = wf_ring_seq(wf_ring_cell(q, pos));
     return !(pos & WEFT__QUEUE_CLOSED) && seq == WEFT__QUEUE_LAP2(pos);
 }
 
@@ -225,7 +236,7 @@ static bool wf_ring_can_get(const weft_queue *q)
 {
     /* relaxed + acquire: a hint, as above. */
     uint64_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
-    uint32_t seq = atomic_load_explicit(&wf_ring_cell(q, pos)->seq, memory_order_acquire);
+    uint32_t seq = wf_ring_seq(wf_ring_cell(q, pos));
     return !(pos & WEFT__QUEUE_CLOSED) && seq == WEFT__QUEUE_LAP2(pos) + 1;
 }
 
@@ -264,6 +275,7 @@ static uint64_t wf_ring_shutdown(weft_queue *q, bool immediate)
         uint32_t seq = WEFT__QUEUE_LAP2(pos) + 1;
         wf_ring_await(q, c, seq, NULL); /* weft_queue_shutdown counts itself */
         /* release: hands the cell on as a get would (nobody can claim it now). */
+        wf_tsan_release(&c->seq); /* the store below, told (src/tsan.h) */
         atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
     }
     /* relaxed: only qsize reads this (it is a snapshot); no data hangs on it. */

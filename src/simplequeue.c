@@ -35,6 +35,7 @@ int weft_simplequeue_put(weft_simplequeue *q, void *item)
         return EINVAL;
     wf_queue_op op = {.in = &item, .n = 1};
     /* Unbounded and never shut down: the only failure is ENOMEM. */
+    wf_tsan_release(&q->q.tail); /* as a weft_queue's put (src/queue.c) */
     ssize_t r = wf_linked_put(&q->q, &op, false);
     return r > 0 ? 0 : (int)-r;
 }
@@ -46,6 +47,8 @@ static int wf_simplequeue_get(weft_simplequeue *q, void **item, weft_deadline d,
     wf_queue_op op = {.out = item, .n = 1};
     ssize_t r = wf_queue_block(&q->q, wf_linked_get, &op, &q->q.not_empty, wf_linked_can_get, d,
                                nowait);
+    if (r > 0)
+        wf_tsan_acquire(&q->q.tail);
     return r > 0 ? 0 : (int)-r;
 }
 

@@ -1,5 +1,7 @@
 /* Time: every timeout becomes one absolute CLOCK_MONOTONIC deadline, computed once
- * at the start of a call; retries after spurious wakeups wait for what is left. */
+ * at the start of a call; retries after spurious wakeups wait for what is left. A
+ * deadline may carry a cancellation token (src/cancel.c): a fired token counts as a
+ * deadline that has passed. */
 #include "internal.h"
 
 #include <time.h>
@@ -18,11 +20,24 @@ weft_deadline weft_deadline_in(int64_t timeout_ns)
     int64_t now = weft_now_ns();
     if (timeout_ns >= INT64_MAX - now)
         return WEFT_DEADLINE_NEVER;
-    return (weft_deadline){now + timeout_ns};
+    return (weft_deadline){now + timeout_ns, NULL};
+}
+
+weft_deadline weft_deadline_at(int64_t ns)
+{
+    return (weft_deadline){ns, NULL};
+}
+
+weft_deadline weft_deadline_with_cancel(weft_deadline d, const weft_cancel *cancel)
+{
+    d.cancel = cancel;
+    return d;
 }
 
 int64_t weft_deadline_remaining(weft_deadline d)
 {
+    if (WF_UNLIKELY(d.cancel != NULL) && weft_cancel_fired(d.cancel))
+        return 0;
     if (d.ns == INT64_MAX)
         return INT64_MAX;
     int64_t left = d.ns - weft_now_ns();
@@ -31,6 +46,9 @@ int64_t weft_deadline_remaining(weft_deadline d)
 
 bool weft_deadline_passed(weft_deadline d)
 {
+    /* A fired token ends a wait as its deadline does (weft/cancel.h). */
+    if (WF_UNLIKELY(d.cancel != NULL) && weft_cancel_fired(d.cancel))
+        return true;
     return d.ns != INT64_MAX && weft_now_ns() >= d.ns;
 }
 

@@ -2,10 +2,10 @@
  * backend) and the primitives. Every blocking call of every family sleeps through
  * it, so what cuts across them all is written here once:
  *
- *   wf_sleep           the one place a weft thread goes to sleep on a word: the
- *                      hook point for cancellation (a second word to wait on),
- *                      wait-for-any (several words), TSan annotations and the
- *                      contention profile's timing;
+ *   wf_sleep           the one place a weft thread goes to sleep on a word: where
+ *                      a deadline's cancel token adds its words (wf_sleep_any:
+ *                      several words, for wait-for-any), and where TSan
+ *                      annotations and the contention profile's timing belong;
  *   wf_sleep_flagged   "set the sleeper flag, then sleep on the flagged value":
  *                      the protocol every word-with-a-WAITERS-bit family uses;
  *   wf_spinner         the spin policy: every spin-before-sleeping loop, with its
@@ -24,8 +24,10 @@
 
 #include "internal.h"
 #include "list.h"
+#include "tsan.h" /* every family tells TSan its handoffs through it */
 
 #include <sched.h>
+#include <sys/types.h>
 
 /* ---- sleeping ---------------------------------------------------------------------
  * wf_sleep: sleep while *word == expected, until woken or `d` passes: wf_wait's
@@ -45,8 +47,49 @@
  * BEFORE it calls wf_wake when it saw `flag`. Then either the sleep's compare sees
  * the change, or the wake finds the sleeper queued. */
 WF_HIDDEN int wf_sleep(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d);
+/* wf_sleep without the contention profile's sampling (the profile itself sleeps
+ * through it): the wait on the word and on the deadline's cancel token. */
+WF_HIDDEN int wf_sleep_plain(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d);
 WF_HIDDEN int wf_sleep_flagged(_Atomic uint32_t *word, uint32_t *seen, uint32_t flag,
                                weft_deadline d);
+
+/* ---- cancellation -------------------------------------------------------------------
+ * A deadline may carry a token (weft/cancel.h). wf_sleep with d.cancel set sleeps on
+ * `word` and on the words of the token and of each ancestor at once (wf_wait_any),
+ * and returns ETIMEDOUT as soon as the token has fired (before sleeping, or on
+ * waking), so the caller unwinds exactly as on a timeout: nothing consumed, a
+ * barrier broken, a wakeup token passed on. weft_deadline_passed(d) is true once the
+ * token has fired, so a family's "deadline passed: stop" check before it blocks
+ * covers the token too. A deadline without a token costs one predictable branch.
+ *
+ * At the public boundary an `_until` call returns wf_cancel_result(r, d): ETIMEDOUT
+ * becomes ECANCELED when the token (or an ancestor) has fired; calls that return a
+ * negative errno (queue batches) use wf_cancel_result_neg.
+ *
+ * wf_sleep_any: wf_sleep on several words (1 <= n, and n plus the token's chain
+ * <= WF_WAIT_ANY_MAX, else EINVAL): sleeps while every word holds its expected value,
+ * until any is woken, d passes or its token fires. For weft_wait_any. */
+WF_HIDDEN int wf_sleep_any(const _Atomic uint32_t *const *words, const uint32_t *expected, int n,
+                           weft_deadline d);
+
+static inline int wf_cancel_result(int r, weft_deadline d)
+{
+    return r == ETIMEDOUT && d.cancel && weft_cancel_fired(d.cancel) ? ECANCELED : r;
+}
+
+static inline ssize_t wf_cancel_result_neg(ssize_t r, weft_deadline d)
+{
+    return r == -ETIMEDOUT && d.cancel && weft_cancel_fired(d.cancel) ? -ECANCELED : r;
+}
+
+/* The token's side (src/cancel.c). wf_cancel_watch stores into words[] and
+ * expected[] (room entries at most) the word of c and of each ancestor with its live
+ * value, the values to sleep on; returns how many (0 for NULL), -ECANCELED if one of
+ * them has fired, -EINVAL if they do not fit. wf_cancel_chain_length: how many words
+ * a wait under c watches (0 for NULL). */
+WF_HIDDEN int wf_cancel_watch(const weft_cancel *c, const _Atomic uint32_t **words,
+                              uint32_t *expected, int room);
+WF_HIDDEN int wf_cancel_chain_length(const weft_cancel *c);
 
 /* ---- spinning ---------------------------------------------------------------------
  * A spin-before-sleeping loop:
@@ -79,6 +122,12 @@ typedef struct wf_spin_policy {
 #define WF_SPIN_YIELDING ((wf_spin_policy){.pauses = 100, .max_run = 1, .yields = 8})
 /* Only yields (a spin would hold the CPU the waker needs). */
 #define WF_SPIN_YIELD_ONLY ((wf_spin_policy){.pauses = 0, .max_run = 1, .yields = 8})
+/* A pool worker polling every queue for work before it parks (Go's spinning
+ * threads): a lap is 7 polls 32 pauses apart (a flat spinner: backing off from one
+ * pause made the pool's post and fork-join benchmarks slower), then a yield for a
+ * submitter that may need this core; a search is WF_SPIN_SEARCH_LAPS laps. */
+#define WF_SPIN_SEARCH ((wf_spin_policy){.pauses = 224, .max_run = 32, .yields = 1})
+#define WF_SPIN_SEARCH_LAPS 8
 /* A peer half way through an operation (it is running, never sleeping): 128 pauses,
  * then yield for as long as it takes (it may be preempted on our CPU). */
 #define WF_SPIN_PEER ((wf_spin_policy){.pauses = 128, .max_run = 1, .yields = UINT16_MAX})
@@ -93,6 +142,13 @@ typedef struct wf_spinner {
 static inline wf_spinner wf_spinner_start(wf_spin_policy p)
 {
     return (wf_spinner){.policy = p, .spent = 0, .run = 1, .yielded = 0};
+}
+
+/* A spinner whose runs are max_run pauses from the first (no backoff): for a poll
+ * of many words, where a short first run would only repeat the caller's look. */
+static inline wf_spinner wf_spinner_start_flat(wf_spin_policy p)
+{
+    return (wf_spinner){.policy = p, .spent = 0, .run = p.max_run, .yielded = 0};
 }
 
 /* One step of the policy: a run of pauses or one yield. Returns false (and does
@@ -118,6 +174,13 @@ static inline bool wf_spin(wf_spinner *s)
 static inline void wf_spin_count(wf_spinner *s)
 {
     s->spent++;
+}
+
+/* True once the policy's pauses are spent (by runs or by lost races): the bound of
+ * a loop that retries a lost race at once, without a run of pauses in between. */
+static inline bool wf_spin_spent(const wf_spinner *s)
+{
+    return s->spent >= s->policy.pauses;
 }
 
 /* ---- wait lists ------------------------------------------------------------------
@@ -178,7 +241,9 @@ static inline bool wf_waitlist_has_waiters(const wf_waitlist *wl)
  * pass (pthread runs key destructors up to PTHREAD_DESTRUCTOR_ITERATIONS times). */
 enum wf_exit_stage {
     WF_EXIT_LOCALS, /* weft_local blocks: user destructors may still use weft */
+    WF_EXIT_CHECKS, /* a checking build's report of locks still held */
     WF_EXIT_CACHES, /* per-thread object caches, after anything that may free */
+    WF_EXIT_READERS, /* the thread's row of the rwlock readers' table */
     WF_EXIT_THREAD, /* the thread's own descriptor (foreign and main threads) */
     WF_EXIT_STAGES
 };

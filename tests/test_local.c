@@ -293,16 +293,25 @@ static void reentrant_init_and_dtor(void)
     CHECK_EQ(weft_local_delete(key_b), 0);
 }
 
-/* A destructor that keeps making blocks gives up after a few passes; the blocks
- * are freed anyway (the leak checker watches). */
-static _Atomic int regrow_dtors;
+/* A destructor that keeps making blocks of its own key: each get makes a new
+ * block (not the one being destroyed), destroyed in the next pass; in the last of
+ * the 4 passes the get returns NULL, so every block made got its destructor. */
+static _Atomic int regrow_inits, regrow_dtors, regrow_null_gets;
 static weft_local key_regrow;
+
+static void init_regrow(void *p)
+{
+    (void)p;
+    atomic_fetch_add(&regrow_inits, 1);
+}
 
 static void dtor_regrow(void *p)
 {
-    (void)p;
     atomic_fetch_add(&regrow_dtors, 1);
-    CHECK(weft_local_get(key_regrow) != NULL);
+    void *again = weft_local_get(key_regrow);
+    CHECK(again != p);
+    if (!again)
+        atomic_fetch_add(&regrow_null_gets, 1);
 }
 
 static void *use_regrow(void *arg)
@@ -312,17 +321,41 @@ static void *use_regrow(void *arg)
     return NULL;
 }
 
+static void regrow_counts(int *inits, int *dtors, int *nulls)
+{
+    *inits = atomic_exchange(&regrow_inits, 0);
+    *dtors = atomic_exchange(&regrow_dtors, 0);
+    *nulls = atomic_exchange(&regrow_null_gets, 0);
+}
+
 static void endless_dtor_is_bounded(void)
 {
-    atomic_store(&regrow_dtors, 0);
-    CHECK_EQ(weft_local_create(&key_regrow, 8, NULL, dtor_regrow), 0);
+    int inits, dtors, nulls;
+    regrow_counts(&inits, &dtors, &nulls);
+    CHECK_EQ(weft_local_create(&key_regrow, 8, init_regrow, dtor_regrow), 0);
     weft_thread th;
     CHECK_EQ(weft_thread_start(&th, use_regrow, NULL, NULL), 0);
     CHECK_EQ(weft_thread_join(th, WEFT_FOREVER, NULL), 0);
     CHECK_EQ(weft_thread_release(th), 0);
-    int n = atomic_load(&regrow_dtors);
-    CHECK(n >= 1 && n <= 4);
+    regrow_counts(&inits, &dtors, &nulls);
+    CHECK_EQ(dtors, 4);     /* one per pass */
+    CHECK_EQ(inits, dtors); /* none freed without its destructor */
+    CHECK_EQ(nulls, 1);     /* the last pass's get */
+    /* A foreign thread: the same passes, from the thread-exit hook. */
+    pthread_t pt;
+    CHECK_EQ(pthread_create(&pt, NULL, use_regrow, NULL), 0);
+    CHECK_EQ(pthread_join(pt, NULL), 0);
+    regrow_counts(&inits, &dtors, &nulls);
+    CHECK_EQ(dtors, 4);
+    CHECK_EQ(inits, dtors);
+    CHECK_EQ(nulls, 1);
+    /* At delete a destructor's get of the key being deleted is NULL. */
+    CHECK(weft_local_get(key_regrow) != NULL);
     CHECK_EQ(weft_local_delete(key_regrow), 0);
+    regrow_counts(&inits, &dtors, &nulls);
+    CHECK_EQ(inits, 1);
+    CHECK_EQ(dtors, 1);
+    CHECK_EQ(nulls, 1);
 }
 
 /* Exit with blocks held and no destructor: freed all the same. */

@@ -1,6 +1,16 @@
 #include "check.h"
 
+#include "internal.h" /* wf_thread_set_pinned */
+#include "os.h"       /* what the OS seam gives this backend */
+
 #include <unistd.h>
+
+/* The Linux backend reports kernel tids and names OS threads; the portable one
+ * gives its own ids and names no OS thread. */
+static bool kernel_ids(void)
+{
+    return strcmp(WF_TEST_BACKEND, "linux") == 0;
+}
 
 /* A gate threads wait at until the test opens it (plain pthreads, so that these
  * tests depend on no other weft family). */
@@ -187,7 +197,7 @@ static _Atomic int64_t seen_tid;
 static void *record_tid(void *arg)
 {
     (void)arg;
-    atomic_store(&seen_tid, (int64_t)gettid());
+    atomic_store(&seen_tid, kernel_ids() ? (int64_t)gettid() : (int64_t)wf_os_thread_id());
     return NULL;
 }
 
@@ -195,7 +205,9 @@ static void ident_and_native_id(void)
 {
     weft_thread main_th = weft_thread_main();
     CHECK(weft_thread_ident(main_th) != 0);
-    CHECK_EQ(weft_thread_native_id(main_th), getpid());
+    if (kernel_ids())
+        CHECK_EQ(weft_thread_native_id(main_th), getpid());
+    CHECK(weft_thread_native_id(main_th) > 0);
     uint64_t last = 0;
     for (int i = 0; i < 5; i++) {
         weft_thread th;
@@ -260,11 +272,16 @@ static void names(void)
         {"abcdefghijklm\xc3\xa9xyz", "abcdefghijklm\xc3\xa9"}, /* é at 13-14 fits */
         {"", ""},
     };
+    bool os_names = wf_os_thread_name_max() > 0;
+    CHECK_EQ(os_names, kernel_ids());
+    char inherited[32];
+    CHECK_EQ(pthread_getname_np(pthread_self(), inherited, sizeof inherited), 0);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         weft_thread_opts opts = {.name = cases[i].name};
         CHECK_EQ(weft_thread_start(&th, read_os_name, NULL, &opts), 0);
         CHECK_EQ(weft_thread_join(th, WEFT_FOREVER, NULL), 0);
-        CHECK(strcmp(os_name_seen, cases[i].os) == 0);
+        /* Without OS names the thread keeps the name it inherited. */
+        CHECK(strcmp(os_name_seen, os_names ? cases[i].os : inherited) == 0);
         CHECK_EQ(weft_thread_name(th, buf, sizeof buf), 0);
         CHECK(strcmp(buf, cases[i].name) == 0); /* the weft name is whole */
         CHECK_EQ(weft_thread_release(th), 0);
@@ -272,7 +289,7 @@ static void names(void)
     /* Renaming oneself renames the OS thread too. */
     CHECK_EQ(weft_thread_start(&th, rename_self, "self-renamed-thread", NULL), 0);
     CHECK_EQ(weft_thread_join(th, WEFT_FOREVER, NULL), 0);
-    CHECK(strcmp(os_name_seen, "self-renamed-th") == 0);
+    CHECK(strcmp(os_name_seen, os_names ? "self-renamed-th" : inherited) == 0);
     CHECK_EQ(weft_thread_release(th), 0);
 }
 
@@ -284,6 +301,31 @@ static void *current_ident(void *arg)
     CHECK(self == weft_thread_current());
     CHECK(weft_thread_is_alive(self));
     return (void *)(uintptr_t)weft_thread_ident(self);
+}
+
+/* In a started thread, current() is the very handle start gave. */
+static gate g_handle = GATE_INIT;
+static weft_thread started_handle;
+
+static void *current_is_start_handle(void *arg)
+{
+    (void)arg;
+    gate_wait(&g_handle); /* start has stored the handle */
+    return (void *)(uintptr_t)(weft_thread_current() == started_handle);
+}
+
+static void current_is_the_start_handle(void)
+{
+    gate_reset(&g_handle);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(weft_thread_start(&started_handle, current_is_start_handle, NULL, NULL), 0);
+        gate_open(&g_handle);
+        void *same = NULL;
+        CHECK_EQ(weft_thread_join(started_handle, WEFT_FOREVER, &same), 0);
+        CHECK_EQ((uintptr_t)same, 1);
+        CHECK_EQ(weft_thread_release(started_handle), 0);
+        gate_reset(&g_handle);
+    }
 }
 
 static void current_and_main(void)
@@ -323,7 +365,8 @@ static void *foreign_thread(void *arg)
     weft_thread self = weft_thread_current();
     CHECK(self != NULL && weft_thread_current() == self);
     CHECK(weft_thread_daemon(self));
-    CHECK_EQ(weft_thread_native_id(self), gettid());
+    CHECK_EQ(weft_thread_native_id(self),
+             kernel_ids() ? (int64_t)gettid() : (int64_t)wf_os_thread_id());
     CHECK_EQ(weft_thread_release(self), EINVAL); /* borrowed */
     CHECK_EQ(weft_thread_exit(NULL), EINVAL);    /* not a weft thread */
     CHECK_EQ(weft_thread_join(self, 0, NULL), EDEADLK);
@@ -477,6 +520,30 @@ static void *exits_early(void *arg)
     return NULL;
 }
 
+/* A thread weft must keep running (what the pool marks its workers): exit is
+ * refused with EPERM and the thread goes on; once unpinned it may exit. */
+static void *pinned_exit(void *arg)
+{
+    (void)arg;
+    wf_thread_set_pinned(true);
+    int r = weft_thread_exit((void *)7);
+    CHECK_EQ(r, EPERM);
+    CHECK(weft_thread_is_alive(weft_thread_current()));
+    wf_thread_set_pinned(false);
+    weft_thread_exit((void *)(intptr_t)(r == EPERM ? 9 : 8));
+    return NULL; /* not reached */
+}
+
+static void pinned_thread_exit_is_eperm(void)
+{
+    weft_thread th;
+    void *res = NULL;
+    CHECK_EQ(weft_thread_start(&th, pinned_exit, NULL, NULL), 0);
+    CHECK_EQ(weft_thread_join(th, WEFT_FOREVER, &res), 0);
+    CHECK_EQ((intptr_t)res, 9);
+    CHECK_EQ(weft_thread_release(th), 0);
+}
+
 static void *exit_from_foreign(void *arg)
 {
     (void)arg;
@@ -552,18 +619,22 @@ static void release_and_detach(void)
     CHECK_EQ(weft_thread_release(weft_thread_main()), EINVAL); /* borrowed */
 }
 
+/* A failed start keeps nothing and leaves *th as it was. */
 static void failed_start_leaks_nothing(void)
 {
     size_t base = weft_thread_active_count();
-    weft_thread th = NULL;
+    weft_thread unchanged = (weft_thread)&base; /* any value the call must not touch */
+    weft_thread th = unchanged;
     weft_thread_opts tiny = {.name = "tiny", .stack_size = 1};
     CHECK_EQ(weft_thread_start(&th, plus_one, NULL, &tiny), EINVAL);
-    CHECK(th == NULL);
+    CHECK(th == unchanged);
     /* A stack no machine can map: pthread_create fails (EAGAIN on glibc). */
     weft_thread_opts huge = {.name = "huge", .stack_size = (size_t)1 << 46};
     int r = weft_thread_start(&th, plus_one, NULL, &huge);
     CHECK(r == EAGAIN || r == ENOMEM || r == EINVAL);
-    CHECK(th == NULL);
+    CHECK(th == unchanged);
+    CHECK_EQ(weft_thread_start(&th, NULL, NULL, NULL), EINVAL);
+    CHECK(th == unchanged);
     CHECK_EQ(weft_thread_active_count(), base);
 }
 
@@ -609,7 +680,7 @@ static void release_own_handle(void)
 
 TEST_MAIN(TEST(start_join_result), TEST(bad_arguments), TEST(join_timeout_never_early),
           TEST(join_self_and_unjoinable), TEST(concurrent_joiners), TEST(ident_and_native_id),
-          TEST(names), TEST(current_and_main), TEST(daemon_flag), TEST(foreign_threads),
-          TEST(active_count_and_enumerate), TEST(join_all), TEST(thread_exit),
+          TEST(names), TEST(current_is_the_start_handle), TEST(current_and_main), TEST(daemon_flag), TEST(foreign_threads),
+          TEST(active_count_and_enumerate), TEST(join_all), TEST(thread_exit), TEST(pinned_thread_exit_is_eperm),
           TEST(release_and_detach), TEST(failed_start_leaks_nothing), TEST(stack_size_option),
           TEST(release_own_handle))

@@ -19,6 +19,12 @@ typedef struct {
     _Atomic bool started, finished;
 } record;
 
+static void free_self_never(void *arg)
+{
+    (void)arg;
+    CHECK(!"a timer whose start failed ran");
+}
+
 static void note(void *arg)
 {
     record *r = arg;
@@ -158,7 +164,7 @@ static void tick(void *arg)
     CHECK(weft_now_ns() >= next_due);
     if (atomic_fetch_add(&ticks, 1) + 1 < 5) {
         next_due += WEFT_MS(2);
-        CHECK_EQ(weft_timer_start_at(&periodic, (weft_deadline){next_due}, tick, NULL), 0);
+        CHECK_EQ(weft_timer_start_at(&periodic, weft_deadline_at(next_due), tick, NULL), 0);
         CHECK(weft_timer_pending(&periodic));
     }
 }
@@ -166,7 +172,7 @@ static void tick(void *arg)
 static void restart_from_inside(void)
 {
     next_due = weft_now_ns() + WEFT_MS(2);
-    CHECK_EQ(weft_timer_start_at(&periodic, (weft_deadline){next_due}, tick, NULL), 0);
+    CHECK_EQ(weft_timer_start_at(&periodic, weft_deadline_at(next_due), tick, NULL), 0);
     EVENTUALLY(atomic_load(&ticks) == 5 && !weft_timer_pending(&periodic));
     CHECK_EQ(weft_timer_cancel(&periodic), EBUSY);
     usleep(10000);
@@ -211,7 +217,7 @@ static void order_and_one_thread(void)
     for (int group = ORDERED / 3 - 1; group >= 0; group--)
         for (int j = 0; j < 3; j++) {
             int k = group * 3 + j;
-            CHECK_EQ(weft_timer_start_at(&t[k], (weft_deadline){base + group * WEFT_US(1)},
+            CHECK_EQ(weft_timer_start_at(&t[k], weft_deadline_at(base + group * WEFT_US(1)),
                                          record_order, (void *)(intptr_t)k),
                      0);
         }
@@ -235,6 +241,46 @@ static void service_thread_comes_and_goes(void)
     EVENTUALLY(!wf_timer_service_alive());
     CHECK_EQ(start_record(&t, &r, WEFT_MS(1)), 0);
     EVENTUALLY(atomic_load(&r.runs) == 1);
+    EVENTUALLY(!wf_timer_service_alive());
+}
+
+/* A start that cannot start the service thread fails and changes nothing: not
+ * the state, not fn, arg or the due time of the timer's last run. The thread is
+ * made unstartable by a default stack no machine can map. */
+static void failed_start_changes_nothing(void)
+{
+    weft_timer t = WEFT_TIMER_INIT, idle = WEFT_TIMER_INIT;
+    record r = {0}, other = {0};
+    CHECK_EQ(start_record(&t, &r, 0), 0);
+    EVENTUALLY(atomic_load(&r.runs) == 1);
+    EVENTUALLY(!wf_timer_service_alive());
+    weft_timer before = t;
+
+    pthread_attr_t saved, huge;
+    CHECK_EQ(pthread_getattr_default_np(&saved), 0);
+    CHECK_EQ(pthread_getattr_default_np(&huge), 0);
+    CHECK_EQ(pthread_attr_setstacksize(&huge, (size_t)1 << 46), 0);
+    CHECK_EQ(pthread_setattr_default_np(&huge), 0);
+    int rc = weft_timer_start(&t, WEFT_SEC(60), free_self_never, &other);
+    int rc_idle = weft_timer_start(&idle, WEFT_SEC(60), free_self_never, &other);
+    CHECK_EQ(pthread_setattr_default_np(&saved), 0);
+    pthread_attr_destroy(&huge);
+    pthread_attr_destroy(&saved);
+
+    CHECK(rc == EAGAIN || rc == ENOMEM);
+    CHECK(rc_idle == EAGAIN || rc_idle == ENOMEM);
+    CHECK(!wf_timer_service_alive());
+    CHECK(t.fn == before.fn && t.arg == before.arg);
+    CHECK_EQ(t.due_ns, before.due_ns);
+    CHECK_EQ(t.seq, before.seq);
+    CHECK_EQ(atomic_load(&t.state), WEFT_TIMER_FIRED);
+    CHECK_EQ(weft_timer_cancel(&t), EBUSY); /* still the timer that ran */
+    CHECK(idle.fn == NULL && idle.arg == NULL);
+    CHECK_EQ(idle.due_ns, 0);
+    CHECK_EQ(weft_timer_cancel(&idle), EINVAL); /* still never started */
+    /* The service starts again once it can. */
+    CHECK_EQ(start_record(&t, &r, 0), 0);
+    EVENTUALLY(atomic_load(&r.runs) == 2);
     EVENTUALLY(!wf_timer_service_alive());
 }
 
@@ -294,4 +340,5 @@ static void many_pending(void)
 TEST_MAIN(TEST(bad_input), TEST(fires_once_after_interval), TEST(start_while_pending_is_ebusy),
           TEST(cancel_before_it_runs), TEST(cancel_while_running_waits), TEST(cancel_from_inside),
           TEST(restart_from_inside), TEST(order_and_one_thread),
-          TEST(service_thread_comes_and_goes), TEST(freed_from_inside), TEST(many_pending))
+          TEST(service_thread_comes_and_goes), TEST(failed_start_changes_nothing),
+          TEST(freed_from_inside), TEST(many_pending))

@@ -5,7 +5,17 @@
  * gets return the same block. When a thread exits, `dtor` runs on each block it
  * made and the block is freed: for weft threads before join returns, for any other
  * pthread during its thread-exit destructors. weft_local_delete runs `dtor` on
- * every live thread's block and frees them all. Keys are unlimited (pthread keys
+ * every live thread's block and frees them all. Every block gets its `dtor`
+ * exactly once.
+ *
+ * At exit the destructors run in up to 4 passes (as pthread's key destructors
+ * do). A destructor may get blocks anew, of any key (of its own key too: its
+ * entry is already cleared, so the get makes a new block); those are destroyed in
+ * the next pass. In the last pass such a get returns NULL instead, so no block is
+ * left without its destructor. (A thread weft did not start that makes blocks
+ * afterwards, from its own pthread key destructors, has them destroyed only while
+ * pthread still runs key destructors.) A destructor running at a weft thread's
+ * exit cannot end the thread: weft_thread_exit there returns EINVAL. Keys are unlimited (pthread keys
  * stop at PTHREAD_KEYS_MAX, 1024); a deleted key's slot is reused under a new
  * generation, so a stale copy of the old key is never confused with the new one.
  *
@@ -50,16 +60,20 @@ WEFT_API int weft_local_create(weft_local *key, size_t size, void (*init)(void *
                                void (*dtor)(void *block));
 
 /* This thread's block for `key`, made (and init run) on the thread's first get.
- * NULL if the key was not created or was deleted, or if a first get finds no
- * memory. Never blocks for long (a first get takes the library's lock). A get made
- * by init or dtor on the same key returns the block being initialized/destroyed,
- * or a new one once it is gone. */
+ * NULL if the key was not created or was deleted (or is being deleted), if a
+ * first get finds no memory, or if it would make a block in the last destructor
+ * pass of the thread's exit. Never blocks for long (a first get takes the
+ * library's lock). A get made by init on the same key returns the block being
+ * initialized. One made by dtor on the same key returns, at the thread's exit, a
+ * new block (destroyed in the next pass; NULL in the last); during
+ * weft_local_delete, NULL. */
 WEFT_INLINE void *weft_local_get(weft_local key);
 
 /* Delete `key`: runs dtor on every live thread's block of it (in this thread),
  * frees them, and waits for the destructors that exiting threads are running on
  * its blocks at the same moment. No thread may use the key meanwhile or after:
- * gets of it then return NULL. Blocks while destructors run.
+ * gets of it then return NULL (in its destructors too). Blocks while destructors
+ * run.
  * Returns 0, or EINVAL if the key was not created or is already deleted. */
 WEFT_API int weft_local_delete(weft_local key);
 

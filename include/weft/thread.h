@@ -37,8 +37,9 @@ typedef struct weft_thread_desc *weft_thread;
 /* Options for weft_thread_start; all-zero (WEFT_THREAD_OPTS_INIT) are the
  * defaults: named "Thread-<ident>", not a daemon, the default stack size. */
 typedef struct weft_thread_opts {
-    const char *name;  /* copied; NULL: "Thread-<ident>". The OS thread gets it too,
-                          cut to 15 bytes at a UTF-8 character boundary */
+    const char *name;  /* copied; NULL: "Thread-<ident>". The OS thread gets it too
+                          where the OS names threads (the linux backend), cut to the
+                          OS limit (Linux: 15 bytes) at a UTF-8 character boundary */
     bool daemon;       /* true: weft_thread_join_all does not wait for it */
     size_t stack_size; /* 0: the default; otherwise at least PTHREAD_STACK_MIN */
 } weft_thread_opts;
@@ -47,11 +48,13 @@ typedef struct weft_thread_opts {
 
 /* Start a thread running fn(arg); fn's return value is the thread's result. On
  * success *th is a new handle (release it with weft_thread_release) and the thread
- * is live: counted and listed before this call returns. opts NULL means the
- * defaults. Does not wait for the new thread to run.
+ * is live: counted and listed before this call returns. In the new thread,
+ * weft_thread_current() returns this very handle (the same pointer, borrowed
+ * there: the thread does not release it). opts NULL means the defaults. Does not
+ * wait for the new thread to run.
  * Returns 0; EINVAL if th or fn is NULL or opts.stack_size is too small; EAGAIN
  * (the system lacks resources, or the stack could not be mapped) or ENOMEM: then
- * nothing was started and nothing is kept. */
+ * nothing was started, nothing is kept, and *th is unchanged. */
 WEFT_API int weft_thread_start(weft_thread *th, void *(*fn)(void *), void *arg,
                                const weft_thread_opts *opts);
 
@@ -95,9 +98,11 @@ WEFT_API int weft_thread_set_name(weft_thread th, const char *name);
  * never 0. 0 for NULL. Never blocks. */
 WEFT_API uint64_t weft_thread_ident(weft_thread th);
 
-/* The kernel's thread id (gettid) of the thread; -1 for NULL. For a thread just
- * started this waits until the thread has begun running (it learns its own id).
- * The id of a thread that has ended may since have been reused by the kernel. */
+/* The OS's id of the thread: with the linux backend the kernel's thread id
+ * (gettid); with the portable backend (POSIX has no integer thread id) a number
+ * weft gives each thread, unique among live threads, never 0. -1 for NULL. For a
+ * thread just started this waits until the thread has begun running (it learns
+ * its own id). The id of a thread that has ended may since have been reused. */
 WEFT_API int64_t weft_thread_native_id(weft_thread th);
 
 /* The calling thread's handle (borrowed: do not release it). Works on any thread;
@@ -123,7 +128,9 @@ WEFT_API size_t weft_thread_enumerate(weft_thread *buf, size_t n);
 
 /* Wait, at most timeout_ns, until every non-daemon weft thread other than the
  * caller has finished, including those started meanwhile (what Python does at
- * interpreter exit). Does not join them: each can still be joined or released.
+ * interpreter exit). On 0, every such thread started before the call (and every
+ * one it found meanwhile) is finished: weft_thread_is_alive is false for it. Does
+ * not join them: each can still be joined or released.
  * Two non-daemon weft threads calling it at once wait for each other (until their
  * timeouts): call it from one thread, as Python does from the main thread at exit.
  * Returns 0 or ETIMEDOUT. */
@@ -134,8 +141,12 @@ WEFT_API int weft_thread_join_all_until(weft_deadline d);
 
 /* End the calling weft thread now with `result` (what join reports), as if its
  * function had returned it: its thread-local blocks are destroyed and its joiners
- * woken. Does not return, except with EINVAL when called on a thread weft did not
- * start (main or foreign; nothing happens). */
+ * woken. Does not return, except with an error when nothing happens:
+ * EINVAL when called on a thread weft did not start (main or foreign), or from a
+ * thread that is already ending (a weft_local destructor running at its exit: the
+ * exit goes on as it was); EPERM on a thread weft must keep running (a
+ * weft_pool worker: a task that ended it would leave its future unfinished and
+ * the pool a worker short; return from the task instead). */
 WEFT_API int weft_thread_exit(void *result);
 
 /* Give back a handle from weft_thread_start or weft_thread_enumerate. When the

@@ -51,7 +51,9 @@ typedef struct weft_timer {
  * has passed. Never blocks for long (it takes the service's lock, and may start
  * the service thread). Returns 0; EBUSY if the timer is already pending (nothing
  * changes); EINVAL (t or fn NULL, timeout_ns negative); ENOMEM or EAGAIN if the
- * service could not grow its heap or start its thread (nothing changes). */
+ * service could not grow its heap or start its thread. On any error nothing
+ * changes: the timer keeps its state, and its fn, arg and due_ns are still those
+ * of its last start. */
 WEFT_API int weft_timer_start(weft_timer *t, int64_t timeout_ns, void (*fn)(void *arg),
                               void *arg);
 

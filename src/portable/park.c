@@ -1,40 +1,71 @@
-/* The wait layer on pthreads alone: a parking lot (WebKit's WTF::ParkingLot, Rust's
- * parking_lot), so that every primitive runs the same algorithm as on futexes.
+/* The parking lot: the wait layer on pthreads alone (WebKit's WTF::ParkingLot, Rust's
+ * parking_lot), so that every primitive runs the same algorithm as on futexes. The
+ * portable backend is this lot (wait.c); the Linux backend parks here only for a
+ * wait on several words on a kernel without futex_waitv (src/linux/futex.c).
  *
- * Layout: a fixed table of buckets hashed by word address. Each bucket is a mutex
- * and a FIFO list of the waiters parked on any word that hashes to it. A waiter
- * lives on its sleeper's stack and has its own condition variable (clocked on
- * CLOCK_MONOTONIC), so wf_wake(n) wakes exactly n chosen threads.
+ * Layout: a fixed table of buckets hashed by word address. Each bucket is a mutex and
+ * a FIFO list of the records parked on any word that hashes to it. A sleeping thread
+ * (a parker, on its stack) has its own condition variable (clocked on
+ * CLOCK_MONOTONIC), so wf_lot_wake(n) wakes exactly n chosen threads. It has one
+ * record per word it sleeps on: one for wf_lot_wait, n for wf_lot_wait_any, each
+ * linked in the bucket of its word and all sharing the parker's `woken` flag.
  *
  * Invariants:
- *  - a waiter is linked in bucket_of(waiter->addr), and both fields change only
- *    under that bucket's mutex (requeue holds both buckets' mutexes);
- *  - `woken` is set, and the waiter's condition signalled, under the mutex of the
- *    bucket the waiter is linked in; the sleeper reads `woken` under the same
- *    mutex, so once it sees it set the waker is done with the waiter's memory.
+ *  - a record is linked in bucket_of(record->addr) while `linked`; addr, linked and
+ *    the link change only under that bucket's mutex (requeue holds both buckets'
+ *    mutexes to move one);
+ *  - a waker unlinks each record it wakes, under its bucket's mutex;
+ *  - one word: `woken` is set, and the condition signalled, under the mutex of the
+ *    bucket the record is linked in; the sleeper reads it under the same mutex
+ *    (following its record if a requeue moved it), so once it sees it set the waker
+ *    is done with the parker;
+ *  - several words: `woken` is set under the parker's own mutex, by a waker that
+ *    holds the bucket of the record it wakes. After it wakes, the sleeper takes the
+ *    bucket of each of its records in turn and unlinks those still linked; then no
+ *    waker is left that can reach the parker, and it reads `woken` for its answer
+ *    (a wake that raced its timeout counts as a wake, as futex_waitv reports it).
  *
- * Lost wakeup: the sleeper compares *word with `expected` and links itself while
- * holding the bucket mutex; a waker changes *word first and then takes the same
- * mutex to wake, so either the sleeper sees the new value or the waker finds it
- * in the list. */
-#include "../internal.h"
+ * Lock order: a bucket's mutex before a parker's own mutex; two buckets in address
+ * order (requeue). A sleeper on several words holds one bucket at a time and never
+ * its own mutex with a bucket, so no cycle can form.
+ *
+ * Wake counts: a parker already woken through another of its words is unlinked but
+ * not counted, so a wake(1) is never spent on a thread that has already been woken
+ * (the wakeup goes to the next sleeper instead).
+ *
+ * Lost wakeup: the sleeper compares each *word with its expected value and links its
+ * record in one hold of the word's bucket mutex; a waker changes *word first and then
+ * takes the same mutex to wake, so either the sleeper sees the new value or the waker
+ * finds its record. */
+#include "park.h"
+
+#include "../list.h"
 
 #include <pthread.h>
 
 #define WF_BUCKET_BITS 8
 #define WF_BUCKETS (1u << WF_BUCKET_BITS)
 
-struct wf_waiter {
-    struct wf_waiter *next, *prev;
-    _Atomic(const _Atomic uint32_t *) addr; /* changes only under both buckets' mutexes */
-    _Atomic bool woken;                    /* written under the current bucket's mutex */
+/* One sleeping thread. */
+struct wf_parker {
     pthread_cond_t cond;
+    pthread_mutex_t own; /* several words only: guards woken */
+    bool several;        /* set before the first record is linked, read-only after */
+    bool woken;          /* see the invariants: under a bucket's mutex, or under own */
+};
+
+/* One word a parker sleeps on. */
+struct wf_parked {
+    wf_list_node link;                      /* in bucket_of(addr) while linked */
+    _Atomic(const _Atomic uint32_t *) addr; /* see the invariants */
+    struct wf_parker *parker;
+    bool linked;
 };
 
 struct wf_bucket {
     pthread_mutex_t lock;
-    struct wf_waiter *head, *tail;
-} __attribute__((aligned(64)));
+    wf_list parked; /* of struct wf_parked, oldest first */
+} __attribute__((aligned(WF_CACHE_LINE)));
 
 static struct wf_bucket wf_buckets[WF_BUCKETS];
 static pthread_condattr_t wf_monotonic_attr;
@@ -55,60 +86,88 @@ static struct wf_bucket *wf_bucket_of(const _Atomic uint32_t *addr)
     return &wf_buckets[h >> (64 - WF_BUCKET_BITS)];
 }
 
-static void wf_link(struct wf_bucket *b, struct wf_waiter *w)
+/* relaxed, for addr: it changes only under the bucket mutexes the caller holds or
+ * re-validates under (wf_lock_home). */
+static const _Atomic uint32_t *wf_addr(const struct wf_parked *rec)
 {
-    w->next = NULL;
-    w->prev = b->tail;
-    if (b->tail)
-        b->tail->next = w;
-    else
-        b->head = w;
-    b->tail = w;
+    return atomic_load_explicit(&rec->addr, memory_order_relaxed);
 }
 
-static void wf_unlink(struct wf_bucket *b, struct wf_waiter *w)
+static void wf_park(struct wf_bucket *b, struct wf_parked *rec)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        b->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        b->tail = w->prev;
+    wf_list_push_back(&b->parked, &rec->link);
+    rec->linked = true;
 }
 
-/* Locks the bucket `w` is linked in; loops because a requeue may move it between
- * our read of w->addr and our taking the mutex. */
-static struct wf_bucket *wf_lock_home(struct wf_waiter *w)
+static void wf_unpark(struct wf_bucket *b, struct wf_parked *rec)
+{
+    wf_list_remove(&b->parked, &rec->link);
+    rec->linked = false;
+}
+
+/* Locks the bucket `rec` is (or was last) linked in; loops because a requeue may
+ * move it between our read of rec->addr and our taking the mutex. */
+static struct wf_bucket *wf_lock_home(struct wf_parked *rec)
 {
     for (;;) {
-        /* relaxed: re-validated under the bucket mutex just below. */
-        const _Atomic uint32_t *a = atomic_load_explicit(&w->addr, memory_order_relaxed);
+        const _Atomic uint32_t *a = wf_addr(rec);
         struct wf_bucket *b = wf_bucket_of(a);
         pthread_mutex_lock(&b->lock);
-        if (atomic_load_explicit(&w->addr, memory_order_relaxed) == a)
+        if (wf_addr(rec) == a)
             return b;
         pthread_mutex_unlock(&b->lock);
     }
 }
 
-/* Marks `w` woken and signals it; the caller holds w's bucket mutex and has unlinked it. */
-static void wf_release_waiter(struct wf_waiter *w)
+/* Marks rec's parker woken and signals it; the caller holds rec's bucket mutex and
+ * has unlinked rec. Returns false if the parker had already been woken (through
+ * another of its words): this wake then did not reach anyone. */
+static bool wf_release(struct wf_parked *rec)
 {
-    atomic_store_explicit(&w->woken, true, memory_order_relaxed);
-    pthread_cond_signal(&w->cond);
+    struct wf_parker *p = rec->parker;
+    if (!p->several) {
+        p->woken = true;
+        pthread_cond_signal(&p->cond);
+        return true;
+    }
+    pthread_mutex_lock(&p->own);
+    bool first = !p->woken;
+    p->woken = true;
+    if (first)
+        pthread_cond_signal(&p->cond);
+    /* Our last touch of the parker: it frees it only after taking our bucket. */
+    pthread_mutex_unlock(&p->own);
+    return first;
 }
 
-int wf_wait(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d)
+/* Whether a parker on several words has been woken (false for one word: its record
+ * is unlinked as it is woken, so a linked one has not been). */
+static bool wf_parker_woken(struct wf_parker *p)
 {
-    if (d.ns != INT64_MAX && d.ns <= weft_now_ns())
+    if (!p->several)
+        return false;
+    pthread_mutex_lock(&p->own);
+    bool woken = p->woken;
+    pthread_mutex_unlock(&p->own);
+    return woken;
+}
+
+static bool wf_deadline_over(weft_deadline d)
+{
+    return d.ns != INT64_MAX && d.ns <= weft_now_ns();
+}
+
+/* ---- one word ------------------------------------------------------------------- */
+
+int wf_lot_wait(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d)
+{
+    if (wf_deadline_over(d))
         return ETIMEDOUT;
     pthread_once(&wf_lot_once, wf_lot_init);
 
-    struct wf_waiter w;
-    atomic_init(&w.addr, word);
-    atomic_init(&w.woken, false);
+    struct wf_parker p = {.several = false, .woken = false};
+    struct wf_parked rec = {.parker = &p, .linked = false};
+    atomic_init(&rec.addr, word);
     struct wf_bucket *b = wf_bucket_of(word);
     pthread_mutex_lock(&b->lock);
     /* relaxed: the bucket mutex orders this load after any waker's change that
@@ -117,47 +176,116 @@ int wf_wait(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d)
         pthread_mutex_unlock(&b->lock);
         return 0;
     }
-    pthread_cond_init(&w.cond, &wf_monotonic_attr);
-    wf_link(b, &w);
+    pthread_cond_init(&p.cond, &wf_monotonic_attr);
+    wf_park(b, &rec);
 
     struct timespec ts = wf_timespec(d);
     int r = 0, result = 0;
     for (;;) {
-        if (atomic_load_explicit(&w.woken, memory_order_relaxed))
+        if (p.woken)
             break;
         if (r == ETIMEDOUT) {
-            wf_unlink(b, &w);
+            wf_unpark(b, &rec);
             result = ETIMEDOUT;
             break;
         }
-        r = d.ns == INT64_MAX ? pthread_cond_wait(&w.cond, &b->lock)
-                              : pthread_cond_timedwait(&w.cond, &b->lock, &ts);
-        if (wf_bucket_of(atomic_load_explicit(&w.addr, memory_order_relaxed)) != b) {
+        r = d.ns == INT64_MAX ? pthread_cond_wait(&p.cond, &b->lock)
+                              : pthread_cond_timedwait(&p.cond, &b->lock, &ts);
+        if (wf_bucket_of(wf_addr(&rec)) != b) {
             pthread_mutex_unlock(&b->lock); /* requeued meanwhile: follow it */
-            b = wf_lock_home(&w);
+            b = wf_lock_home(&rec);
         }
     }
     pthread_mutex_unlock(&b->lock);
-    pthread_cond_destroy(&w.cond);
+    pthread_cond_destroy(&p.cond);
     return result;
 }
 
-/* Wakes up to n waiters of `word` in bucket `b` (locked); returns how many. */
+/* ---- several words -------------------------------------------------------------- */
+
+int wf_lot_wait_any(const _Atomic uint32_t *const *words, const uint32_t *expected, int n,
+                    weft_deadline d)
+{
+    if (n < 1 || n > WF_WAIT_ANY_MAX)
+        return EINVAL;
+    if (n == 1)
+        return wf_lot_wait(words[0], expected[0], d);
+    if (wf_deadline_over(d))
+        return ETIMEDOUT;
+    pthread_once(&wf_lot_once, wf_lot_init);
+
+    struct wf_parker p = {.several = true, .woken = false};
+    pthread_mutex_init(&p.own, NULL);
+    pthread_cond_init(&p.cond, &wf_monotonic_attr);
+    struct wf_parked recs[WF_WAIT_ANY_MAX];
+
+    /* One bucket at a time: compare and link (the lost-wakeup step, see the top). */
+    int linked = 0;
+    bool changed = false;
+    for (int i = 0; i < n; i++) {
+        recs[i].parker = &p;
+        recs[i].linked = false;
+        atomic_init(&recs[i].addr, words[i]);
+        struct wf_bucket *b = wf_bucket_of(words[i]);
+        pthread_mutex_lock(&b->lock);
+        /* relaxed: ordered by the bucket mutex, as in wf_lot_wait. */
+        changed = atomic_load_explicit(words[i], memory_order_relaxed) != expected[i];
+        if (!changed)
+            wf_park(b, &recs[i]);
+        pthread_mutex_unlock(&b->lock);
+        if (changed)
+            break;
+        linked++;
+    }
+
+    bool timed_out = false;
+    if (!changed) {
+        struct timespec ts = wf_timespec(d);
+        pthread_mutex_lock(&p.own);
+        int r = 0;
+        while (!p.woken && r != ETIMEDOUT)
+            r = d.ns == INT64_MAX ? pthread_cond_wait(&p.cond, &p.own)
+                                  : pthread_cond_timedwait(&p.cond, &p.own, &ts);
+        timed_out = r == ETIMEDOUT;
+        pthread_mutex_unlock(&p.own);
+    }
+
+    /* Unlink what no waker has: once every bucket has been taken here, no waker is
+     * left that could still reach the parker. */
+    for (int i = 0; i < linked; i++) {
+        struct wf_bucket *b = wf_lock_home(&recs[i]);
+        if (recs[i].linked)
+            wf_unpark(b, &recs[i]);
+        pthread_mutex_unlock(&b->lock);
+    }
+    /* Final now: every waker set it before releasing a bucket taken above. */
+    bool woken = p.woken;
+    pthread_cond_destroy(&p.cond);
+    pthread_mutex_destroy(&p.own);
+    return timed_out && !woken ? ETIMEDOUT : 0;
+}
+
+/* ---- waking ----------------------------------------------------------------------- */
+
+/* Wakes up to n parkers of `word` in bucket `b` (locked), oldest first; returns how
+ * many. */
 static int wf_wake_locked(struct wf_bucket *b, const _Atomic uint32_t *word, int n)
 {
     int woken = 0;
-    for (struct wf_waiter *w = b->head, *next; w && woken < n; w = next) {
-        next = w->next;
-        if (atomic_load_explicit(&w->addr, memory_order_relaxed) != word)
+    WF_LIST_FOREACH(node, next, &b->parked) {
+        if (woken >= n)
+            break;
+        struct wf_parked *rec = WF_CONTAINER(node, struct wf_parked, link);
+        if (wf_addr(rec) != word)
             continue;
-        wf_unlink(b, w);
-        wf_release_waiter(w);
-        woken++;
+        wf_unpark(b, rec);
+        if (wf_release(rec))
+            woken++;
     }
     return woken;
 }
 
-int wf_wake(const _Atomic uint32_t *word, int n)
+int wf_lot_wake(const _Atomic uint32_t *word, int n)
 {
     pthread_once(&wf_lot_once, wf_lot_init);
     struct wf_bucket *b = wf_bucket_of(word);
@@ -167,30 +295,39 @@ int wf_wake(const _Atomic uint32_t *word, int n)
     return woken;
 }
 
-int wf_requeue(const _Atomic uint32_t *from, uint32_t expected, int n_wake,
-               const _Atomic uint32_t *to, int n_move)
+int wf_lot_requeue(const _Atomic uint32_t *from, uint32_t expected, int n_wake,
+                   const _Atomic uint32_t *to, int n_move)
 {
     pthread_once(&wf_lot_once, wf_lot_init);
-    struct wf_bucket *bf = wf_bucket_of(from), *bt = wf_bucket_of(to);
+    struct wf_bucket *src = wf_bucket_of(from), *dst = wf_bucket_of(to);
     /* Two bucket mutexes are always taken in address order: no lock-order cycle. */
-    struct wf_bucket *first = bf < bt ? bf : bt, *second = bf < bt ? bt : bf;
+    struct wf_bucket *first = src < dst ? src : dst, *second = src < dst ? dst : src;
     pthread_mutex_lock(&first->lock);
     if (second != first)
         pthread_mutex_lock(&second->lock);
 
     int done;
+    /* relaxed: ordered by the bucket mutex, as in wf_lot_wait. */
     if (atomic_load_explicit(from, memory_order_relaxed) != expected) {
         done = -EAGAIN;
     } else {
-        done = wf_wake_locked(bf, from, n_wake);
+        done = wf_wake_locked(src, from, n_wake);
         int moved = 0;
-        for (struct wf_waiter *w = bf->head, *next; w && moved < n_move; w = next) {
-            next = w->next;
-            if (atomic_load_explicit(&w->addr, memory_order_relaxed) != from)
+        WF_LIST_FOREACH(node, next, &src->parked) {
+            if (moved >= n_move)
+                break;
+            struct wf_parked *rec = WF_CONTAINER(node, struct wf_parked, link);
+            if (wf_addr(rec) != from)
                 continue;
-            wf_unlink(bf, w);
-            atomic_store_explicit(&w->addr, to, memory_order_relaxed);
-            wf_link(bt, w);
+            wf_unpark(src, rec);
+            /* A parker on several words that another word has woken is only
+             * unlinked: moving it would count a move that reaches nobody. */
+            if (wf_parker_woken(rec->parker))
+                continue;
+            /* Else its record moves too: it then sleeps on `to` (and its other
+             * words), as a futex_waitv waiter is requeued. */
+            atomic_store_explicit(&rec->addr, to, memory_order_relaxed);
+            wf_park(dst, rec);
             moved++;
         }
         done += moved;

@@ -2,7 +2,8 @@
  * time (every join flavour, names, daemons, detached ones), with active_count
  * exact after every wave; and enumerate while threads come and go, which must
  * never list a thread already joined, never list one twice, and always list the
- * threads known to be alive throughout. */
+ * threads known to be alive throughout; and join_all, after which every thread
+ * it waited for reports not alive, every round. */
 #include "../check.h"
 
 #include <sched.h>
@@ -158,4 +159,32 @@ static void enumerate_while_churning(void)
     printf("  %ld enumerate snapshots\n", snapshots);
 }
 
-TEST_MAIN(TEST(start_join_waves), TEST(enumerate_while_churning))
+/* ---- join_all against is_alive ----
+ * A thread used to leave the registry before it became FINISHED: a join_all whose
+ * scan fell between the two returned 0 with that thread still alive. Several
+ * threads end at once, so the scans after each wait contend with their exits for
+ * the registry lock (which is what put a scan right after a deregistration). */
+static void *noop(void *arg)
+{
+    return arg;
+}
+
+static void join_all_then_not_alive(void)
+{
+    enum { K = 4 };
+    long rounds = wf_test_scale(20000);
+    size_t base = weft_thread_active_count();
+    for (long r = 0; r < rounds; r++) {
+        weft_thread th[K];
+        for (int i = 0; i < K; i++)
+            CHECK_EQ(weft_thread_start(&th[i], noop, NULL, NULL), 0);
+        CHECK_EQ(weft_thread_join_all(WEFT_FOREVER), 0);
+        for (int i = 0; i < K; i++) {
+            CHECK(!weft_thread_is_alive(th[i]));
+            CHECK_EQ(weft_thread_release(th[i]), 0); /* never joined: detached and reaped */
+        }
+    }
+    CHECK_EQ(weft_thread_active_count(), base);
+}
+
+TEST_MAIN(TEST(start_join_waves), TEST(enumerate_while_churning), TEST(join_all_then_not_alive))
