@@ -30,7 +30,6 @@
  * allocate.
  */
 #include "future_internal.h"
-#include "magazine.h"
 #include "waiting.h"
 
 #include <stdlib.h>
@@ -49,7 +48,7 @@ enum {
     WF_FUTURE_DEPOT_MAX = 2048,  /* full magazines the depot keeps (128 Ki futures, 8 MiB) */
 };
 
-static wf_magazine_class wf_future_magazine = WF_MAGAZINE_CLASS_INIT(
+wf_magazine_class wf_future_magazine = WF_MAGAZINE_CLASS_INIT(
     WF_MAGAZINE_FUTURE, sizeof(weft_future), WF_CACHE_LINE, WF_FUTURE_DEPOT_MAX);
 
 static inline uint32_t wf_phase(uint32_t s)
@@ -62,25 +61,7 @@ static inline bool wf_is_done(uint32_t s)
     return wf_phase(s) >= WF_FUTURE_FINISHED;
 }
 
-/* ---- allocation ------------------------------------------------------------------ */
-
-weft_future *wf_future_new(uint32_t refs, uint32_t flags, const wf_executor *exec,
-                           wf_call_fn fn, void *arg)
-{
-    weft_future *f = wf_magazine_alloc(&wf_future_magazine);
-    if (!f)
-        return NULL;
-    atomic_init(&f->state, WF_FUTURE_PENDING | flags);
-    atomic_init(&f->refs, refs);
-    atomic_init(&f->lock.word, 0);
-    f->error = 0;
-    f->result = NULL;
-    f->listeners = (wf_list){NULL, NULL};
-    f->exec = exec;
-    f->fn = fn;
-    f->arg = arg;
-    return f;
-}
+/* ---- allocation (wf_future_new is inline in future_internal.h) ------------------- */
 
 int weft_future_create(weft_future **f)
 {

@@ -14,6 +14,7 @@
 
 #include "internal.h"
 #include "list.h"
+#include "magazine.h"
 
 /* The future's state word. State table (phase in the low bits, flags above):
  *
@@ -106,11 +107,29 @@ struct weft_future {
 
 /* ---- for executors ---------------------------------------------------------------- */
 
+/* The futures' magazine class (src/future.c). */
+WF_HIDDEN extern wf_magazine_class wf_future_magazine;
+
 /* A new PENDING future with `refs` references and the given flags (POST), driven
  * by `exec`, standing for fn(arg); from the allocation caches; NULL when out of
- * memory. */
-WF_HIDDEN weft_future *wf_future_new(uint32_t refs, uint32_t flags, const wf_executor *exec,
-                                     wf_call_fn fn, void *arg);
+ * memory. Inline: a pool makes one per submit. */
+static inline weft_future *wf_future_new(uint32_t refs, uint32_t flags, const wf_executor *exec,
+                                         wf_call_fn fn, void *arg)
+{
+    weft_future *f = wf_magazine_alloc(&wf_future_magazine);
+    if (!f)
+        return NULL;
+    atomic_init(&f->state, WF_FUTURE_PENDING | flags);
+    atomic_init(&f->refs, refs);
+    atomic_init(&f->lock.word, 0);
+    f->error = 0;
+    f->result = NULL;
+    f->listeners = (wf_list){NULL, NULL};
+    f->exec = exec;
+    f->fn = fn;
+    f->arg = arg;
+    return f;
+}
 
 /* PENDING -> RUNNING; false if it was cancelled (or otherwise not pending). */
 WF_HIDDEN bool wf_future_set_running(weft_future *f);
@@ -127,6 +146,14 @@ static inline bool wf_future_is_post(const weft_future *f)
 {
     /* relaxed: the flag is set at creation, before f is shared, and never changes. */
     return atomic_load_explicit(&f->state, memory_order_relaxed) & WF_FUTURE_POST;
+}
+
+/* Whether f is RUNNING (a snapshot). */
+static inline bool wf_future_is_running(const weft_future *f)
+{
+    /* relaxed: a snapshot that orders nothing. */
+    return (atomic_load_explicit(&f->state, memory_order_relaxed) & WF_FUTURE_PHASE) ==
+           WF_FUTURE_RUNNING;
 }
 
 /* RUNNING -> FINISHED with result and error, waking waiters and running listeners. */

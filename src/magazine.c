@@ -8,36 +8,8 @@
 
 #include <stdlib.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define WF_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WF_ASAN 1
-#endif
-#endif
-#ifdef WF_ASAN
-#include <sanitizer/asan_interface.h>
-#define WF_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define WF_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define WF_POISON(p, n) ((void)(p), (void)(n))
-#define WF_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
-
-struct wf_magazine {
-    struct wf_magazine *next; /* in the depot */
-    uint32_t n;
-    void *items[WF_MAGAZINE_SIZE];
-};
-
-struct wf_magazine_cache {
-    struct wf_magazine *loaded, *previous;
-    wf_magazine_class *cls; /* set on first use: the exit hook needs it */
-};
-
-/* initial-exec: no __tls_get_addr call in the shared library (48 bytes of static
- * TLS). */
-static _Thread_local struct wf_magazine_cache wf_caches[WF_MAGAZINE_CLASSES]
+/* Every thread's caches (declared in magazine.h, for the inline fast paths). */
+_Thread_local struct wf_magazine_cache wf_magazine_caches[WF_MAGAZINE_CLASSES]
     __attribute__((tls_model("initial-exec")));
 
 static void wf_magazine_free_all(wf_magazine_class *c, struct wf_magazine *m)
@@ -98,7 +70,7 @@ static void wf_magazine_prefetch_write(struct wf_magazine *m)
 static void wf_magazine_thread_exit(void)
 {
     for (int id = 0; id < WF_MAGAZINE_CLASSES; id++) {
-        struct wf_magazine_cache *t = &wf_caches[id];
+        struct wf_magazine_cache *t = &wf_magazine_caches[id];
         if (t->loaded)
             wf_depot_put(t->cls, t->loaded);
         if (t->previous)
@@ -142,9 +114,9 @@ static void *wf_magazine_fresh(wf_magazine_class *c, struct wf_magazine_cache *t
     return slab;
 }
 
-void *wf_magazine_alloc(wf_magazine_class *c)
+void *wf_magazine_alloc_slow(wf_magazine_class *c)
 {
-    struct wf_magazine_cache *t = &wf_caches[c->id];
+    struct wf_magazine_cache *t = &wf_magazine_caches[c->id];
     if (WF_UNLIKELY(!t->loaded || t->loaded->n == 0)) {
         if (t->previous && t->previous->n > 0) {
             struct wf_magazine *m = t->previous;
@@ -177,9 +149,9 @@ void *wf_magazine_alloc(wf_magazine_class *c)
     return obj;
 }
 
-void wf_magazine_free(wf_magazine_class *c, void *obj)
+void wf_magazine_free_slow(wf_magazine_class *c, void *obj)
 {
-    struct wf_magazine_cache *t = &wf_caches[c->id];
+    struct wf_magazine_cache *t = &wf_magazine_caches[c->id];
     if (WF_UNLIKELY(!t->loaded || t->loaded->n == WF_MAGAZINE_SIZE)) {
         if (t->previous && t->previous->n == 0) {
             struct wf_magazine *m = t->previous;

@@ -509,9 +509,13 @@ static void wf_exec_unpend(void *ctx)
 
 static enum wf_exec_wait wf_exec_wait_how(void *ctx, const weft_future *f)
 {
-    for (const struct wf_running *r = wf_running_top; r; r = r->outer)
-        if (r->f == f)
-            return WF_EXEC_SELF; /* it finishes only once this thread returns to it */
+    /* Only a RUNNING future can be on this thread's chain (a fork-join wait is
+     * mostly on a pending one: no walk). Its runner set it RUNNING, so if that is
+     * this thread, the snapshot cannot miss it. */
+    if (wf_running_top && wf_future_is_running(f))
+        for (const struct wf_running *r = wf_running_top; r; r = r->outer)
+            if (r->f == f)
+                return WF_EXEC_SELF; /* it finishes only once this thread returns to it */
     return wf_pool_is_own_worker(ctx) ? WF_EXEC_HELP : WF_EXEC_SLEEP;
 }
 

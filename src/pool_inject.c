@@ -25,18 +25,6 @@
 
 #include <stdlib.h>
 
-enum {
-    WF_SEG_SLOTS = 63,    /* task slots of a segment */
-    WF_LAP = WF_SEG_SLOTS + 1, /* positions per segment: the last one is never a slot */
-    WF_BACKLOG = 1 << 14, /* queued tasks past which a producer yields its core */
-};
-
-/* A segment; a slot is NULL until its producer writes it. */
-struct wf_seg {
-    _Atomic(weft_future *) slots[WF_SEG_SLOTS];
-    _Atomic(struct wf_seg *) next; /* set before the last slot is written */
-};
-
 /* ---- segments ------------------------------------------------------------------- */
 
 /* A cleared segment: the spare one, or a new one. */
@@ -94,24 +82,20 @@ void wf_inject_destroy(struct wf_inject shards[WF_INJECT_SHARDS])
 
 /* ---- producers ------------------------------------------------------------------- */
 
-/* The shard the calling thread pushes to: threads take shards in turn, at their
- * first push, so up to WF_INJECT_SHARDS submitters each have their own tail. */
-static struct wf_inject *wf_inject_shard(struct wf_inject shards[WF_INJECT_SHARDS])
+_Thread_local uint32_t wf_inject_shard_plus_one;
+
+void wf_inject_pick_shard(void)
 {
     static _Atomic uint32_t next_shard;
-    /* initial-exec: no __tls_get_addr call in the shared library. */
-    static _Thread_local uint32_t shard_plus_one /* 0: not chosen yet */
-        __attribute__((tls_model("initial-exec")));
-    if (!shard_plus_one)
-        /* relaxed: only a spread of numbers. */
-        shard_plus_one = atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) %
-                             WF_INJECT_SHARDS + 1;
-    return &shards[shard_plus_one - 1];
+    /* relaxed: only a spread of numbers. */
+    wf_inject_shard_plus_one =
+        atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) % WF_INJECT_SHARDS + 1;
 }
 
-int wf_inject_push(struct wf_inject shards[WF_INJECT_SHARDS], weft_future *f)
+/* The whole push (the inline one in the header is its common case): retries lost
+ * claims, waits out a segment being installed, installs the next segment. */
+int wf_inject_push_slow(struct wf_inject *q, weft_future *f)
 {
-    struct wf_inject *q = wf_inject_shard(shards);
     struct wf_seg *fresh = NULL;
     wf_spinner spin = wf_spinner_start(WF_SPIN_PEER);
     for (;;) {

@@ -10,12 +10,11 @@
  * long as a lock's spin (WF_SPIN_LOCK, tens of microseconds: far longer than a
  * woken thread takes to run where a CPU is free), then claims all the same (readers
  * not yet run stay queued, behind it). Queued readers are counted as readers only
- * once they run:
- * counting them in at the release (as a phase-fair lock with a phase bit does)
- * lets readers that are still asleep, or preempted, hold the lock, and with more
- * threads than CPUs every next writer then waits out their wakeups while all other
- * readers queue behind it: a convoy (3-4x less read-mostly throughput at 8 threads
- * on 2 CPUs, measured). With this order, readers that run keep coming in while the
+ * once they run: counting them in at the release (as a phase-fair lock with a phase
+ * bit does) lets readers that are still asleep, or preempted, hold the lock, and
+ * with more threads than CPUs every next writer then waits out their wakeups while
+ * all other readers queue behind it: a convoy (3-4x less read-mostly throughput at
+ * 8 threads on 2 CPUs, measured). With this order, readers that run keep coming in while the
  * queued ones catch up. QUEUED only grows while WRITER is set, so the wait is for
  * a set of readers fixed when the writer let go. (The turn is a spin: yielding or
  * sleeping through it costs the writer the scheduler's delay, milliseconds on a

@@ -67,7 +67,7 @@ static int wf_select_look(weft_source *src, wf_select_slot *slots, const wf_sour
  * deadline's token), -ETIMEDOUT (the deadline), else 0. */
 static int wf_select_over(weft_deadline d)
 {
-    if (d.cancel && weft_cancel_fired(d.cancel))
+    if (wf_cancelled(d))
         return -ECANCELED;
     if (d.ns != INT64_MAX && weft_now_ns() >= d.ns)
         return -ETIMEDOUT;

@@ -45,7 +45,7 @@ int wf_sleep_any(const _Atomic uint32_t *const *words, const uint32_t *expected,
      * reads the live value wf_cancel_watch loaded; fire sets FIRED before it wakes
      * (src/cancel.c). The caller's own words keep their own protocol. */
     int r = wf_wait_any(all, values, n + k, d);
-    return weft_cancel_fired(d.cancel) ? ETIMEDOUT : r;
+    return wf_cancelled(d) ? ETIMEDOUT : r;
 }
 
 int wf_sleep_flagged(_Atomic uint32_t *word, uint32_t *seen, uint32_t flag, weft_deadline d)

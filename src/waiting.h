@@ -60,7 +60,10 @@ WF_HIDDEN int wf_sleep_flagged(_Atomic uint32_t *word, uint32_t *seen, uint32_t 
  * waking), so the caller unwinds exactly as on a timeout: nothing consumed, a
  * barrier broken, a wakeup token passed on. weft_deadline_passed(d) is true once the
  * token has fired, so a family's "deadline passed: stop" check before it blocks
- * covers the token too. A deadline without a token costs one predictable branch.
+ * covers the token too; before a spin, wf_cancelled(d) is the cheaper look (the rule
+ * of weft/cancel.h: the token is looked at whenever a call would block, before it
+ * spins or sleeps, and at each wakeup). A deadline without a token costs one
+ * predictable branch.
  *
  * At the public boundary an `_until` call returns wf_cancel_result(r, d): ETIMEDOUT
  * becomes ECANCELED when the token (or an ancestor) has fired; calls that return a
@@ -72,14 +75,21 @@ WF_HIDDEN int wf_sleep_flagged(_Atomic uint32_t *word, uint32_t *seen, uint32_t 
 WF_HIDDEN int wf_sleep_any(const _Atomic uint32_t *const *words, const uint32_t *expected, int n,
                            weft_deadline d);
 
+/* Whether d's token (or an ancestor) has fired: the look a family takes before it
+ * spins (a deadline without a token costs one predictable branch). */
+static inline bool wf_cancelled(weft_deadline d)
+{
+    return WF_UNLIKELY(d.cancel != NULL) && weft_cancel_fired(d.cancel);
+}
+
 static inline int wf_cancel_result(int r, weft_deadline d)
 {
-    return r == ETIMEDOUT && d.cancel && weft_cancel_fired(d.cancel) ? ECANCELED : r;
+    return r == ETIMEDOUT && wf_cancelled(d) ? ECANCELED : r;
 }
 
 static inline ssize_t wf_cancel_result_neg(ssize_t r, weft_deadline d)
 {
-    return r == -ETIMEDOUT && d.cancel && weft_cancel_fired(d.cancel) ? -ECANCELED : r;
+    return r == -ETIMEDOUT && wf_cancelled(d) ? -ECANCELED : r;
 }
 
 /* The token's side (src/cancel.c). wf_cancel_watch stores into words[] and

@@ -319,7 +319,7 @@ static void exactly_one_completes(void)
     CHECK_EQ(weft_queue_destroy(b), 0);
 }
 
-/* The same queue twice: one item, one completion; the other stays listed nowhere. */
+/* The same object twice: one item, one completion; the other stays listed nowhere. */
 static void same_source_twice(void)
 {
     weft_queue *q;
@@ -333,6 +333,25 @@ static void same_source_twice(void)
     CHECK(*(int *)s[i].item == 42);
     CHECK(weft_queue_empty(q));
     CHECK_EQ(weft_queue_destroy(q), 0); /* no waiter left listed */
+
+    /* One word watched twice (a semaphore, a lock): one wake, one completion. */
+    weft_sem sem = WEFT_SEM_INIT(0);
+    weft_source t[2] = {weft_source_sem(&sem), weft_source_sem(&sem)};
+    later_start(&l, do_release_sem, &sem);
+    i = weft_wait_any(t, 2, WEFT_SEC(30));
+    later_join(&l);
+    CHECK(i == 0 || i == 1);
+    CHECK_EQ(weft_sem_value(&sem), 0);
+    weft_lock lock = WEFT_LOCK_INIT;
+    weft_lock_acquire(&lock);
+    t[0] = t[1] = weft_source_lock(&lock);
+    later_start(&l, do_release_lock, &lock);
+    i = weft_wait_any(t, 2, WEFT_SEC(30));
+    later_join(&l);
+    CHECK(i == 0 || i == 1);
+    CHECK(weft_lock_locked(&lock));
+    CHECK_EQ(weft_lock_release(&lock), 0);
+    CHECK(!weft_lock_locked(&lock));
 }
 
 /* ---- timeouts and cancellation ------------------------------------------------------ */

@@ -84,11 +84,26 @@ void __tsan_mutex_post_unlock(void *addr, unsigned flags);
     __tsan_mutex_post_lock((void *)(m), (flags) | ((failed) ? WEFT__TSAN_TRY_LOCK_FAILED : 0u), 0)
 #define WEFT__TSAN_PRE_UNLOCK(m, flags) ((void)__tsan_mutex_pre_unlock((void *)(m), (flags)))
 #define WEFT__TSAN_POST_UNLOCK(m, flags) __tsan_mutex_post_unlock((void *)(m), (flags))
+/* A slow path called between a pre and a post annotation: TSan ignores the
+ * synchronization inside such a window (it takes it for the mutex's own
+ * implementation), but a slow path sleeps and wakes through state other threads
+ * share (the portable backend's parking lot), whose edges must stay visible. The
+ * divert annotations reopen the window for the call. */
+void __tsan_mutex_pre_divert(void *addr, unsigned flags);
+void __tsan_mutex_post_divert(void *addr, unsigned flags);
+static inline int weft__tsan_divert_end(void *m, int r)
+{
+    __tsan_mutex_post_divert(m, 0);
+    return r;
+}
+#define WEFT__TSAN_SLOW(m, call) \
+    (__tsan_mutex_pre_divert((void *)(m), 0), weft__tsan_divert_end((void *)(m), (call)))
 #else
 #define WEFT__TSAN_PRE_LOCK(m, flags) ((void)0)
 #define WEFT__TSAN_POST_LOCK(m, flags, failed) ((void)0)
 #define WEFT__TSAN_PRE_UNLOCK(m, flags) ((void)0)
 #define WEFT__TSAN_POST_UNLOCK(m, flags) ((void)0)
+#define WEFT__TSAN_SLOW(m, call) (call)
 #endif
 
 /* Fast paths are C99 inline definitions: the compiler inlines them into the

@@ -88,7 +88,9 @@ WEFT_INLINE int weft_lock_acquire_until(weft_lock *l, weft_deadline d)
     if (__builtin_expect(l == NULL, 0))
         return EINVAL;
     WEFT__TSAN_PRE_LOCK(l, WEFT__TSAN_TIMED(d));
-    int r = __builtin_expect(WEFT__LOCK_CAS(l, unlocked), 1) ? 0 : weft__lock_acquire_slow(l, d);
+    int r = __builtin_expect(WEFT__LOCK_CAS(l, unlocked), 1)
+                ? 0
+                : WEFT__TSAN_SLOW(l, weft__lock_acquire_slow(l, d));
     WEFT__TSAN_POST_LOCK(l, WEFT__TSAN_TIMED(d), r != 0);
     return r;
 }
@@ -107,7 +109,8 @@ WEFT_INLINE int weft_lock_acquire_for(weft_lock *l, int64_t timeout_ns)
     int r = 0;
     /* The deadline is computed only once the fast path has failed. */
     if (!__builtin_expect(WEFT__LOCK_CAS(l, unlocked), 1))
-        r = timeout_ns == 0 ? ETIMEDOUT : weft__lock_acquire_slow(l, weft_deadline_in(timeout_ns));
+        r = timeout_ns == 0 ? ETIMEDOUT
+                            : WEFT__TSAN_SLOW(l, weft__lock_acquire_slow(l, weft_deadline_in(timeout_ns)));
     WEFT__TSAN_POST_LOCK(l, timeout_ns < 0 ? 0u : WEFT__TSAN_TRY_LOCK, r != 0);
     return r;
 }
@@ -130,7 +133,7 @@ WEFT_INLINE int weft_lock_release(weft_lock *l)
                                  &l->word, &locked, 0, memory_order_release, memory_order_relaxed),
                              1)
                 ? 0
-                : weft__lock_release_slow(l);
+                : WEFT__TSAN_SLOW(l, weft__lock_release_slow(l));
     WEFT__TSAN_POST_UNLOCK(l, 0);
     return r;
 }

@@ -129,7 +129,8 @@ WEFT_INLINE int weft_rlock_acquire_until(weft_rlock *r, weft_deadline d)
     unsigned flags = r && !weft_rlock_owned(r) ? WEFT__TSAN_TIMED(d) : WEFT__TSAN_TRY_LOCK;
     if (r)
         WEFT__TSAN_PRE_LOCK(&r->lock, flags);
-    int rc = weft__rlock_acquire_slow(r, d);
+    int rc = r ? WEFT__TSAN_SLOW(&r->lock, weft__rlock_acquire_slow(r, d))
+               : weft__rlock_acquire_slow(r, d);
     if (r)
         WEFT__TSAN_POST_LOCK(&r->lock, flags, rc != 0);
     return rc;

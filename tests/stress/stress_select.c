@@ -157,8 +157,8 @@ static void queues_and_events(void)
     for (int k = 0; k < EVENTS; k++)
         CHECK_EQ(pthread_join(set[k], NULL), 0);
     CHECK_EQ(weft_cancel_fire(&feed_done), 0);
-    CHECK_EQ(weft_queue_shutdown(queues[1], false), 0);
     CHECK_EQ(pthread_join(cons, NULL), 0);
+    CHECK_EQ(weft_queue_shutdown(queues[1], false), 0); /* the plain consumer's way out */
     CHECK_EQ(pthread_join(plain, NULL), 0);
 
     /* Exact: every item once, nothing left, every set seen once. */
