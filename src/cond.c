@@ -94,9 +94,7 @@ static wf_cond_bucket wf_cond_buckets[WF_COND_BUCKETS];
 
 static wf_cond_bucket *wf_cond_bucket_of(const weft_cond *c)
 {
-    /* Fibonacci hashing, as the parking lot: spreads neighbouring objects. */
-    uint64_t h = (uint64_t)(uintptr_t)c * UINT64_C(0x9E3779B97F4A7C15);
-    return &wf_cond_buckets[h >> (64 - WF_COND_BUCKET_BITS)];
+    return &wf_cond_buckets[wf_hash_address(c, WF_COND_BUCKET_BITS)];
 }
 
 /* The condition word changes only under the bucket lock, so a load and a store

@@ -90,6 +90,14 @@ static inline unsigned wf_backoff(unsigned *pauses, unsigned max)
     return n;
 }
 
+/* The library's one address hash (Fibonacci hashing): the top `bits` bits (1-63)
+ * of the address times 2^64/phi, which mix all of its bits, so the words of one
+ * object, a few bytes apart, land in different slots of a 2^bits table. */
+static inline size_t wf_hash_address(const void *p, unsigned bits)
+{
+    return (size_t)(((uint64_t)(uintptr_t)p * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - bits));
+}
+
 #define WF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WF_UNLIKELY(x) __builtin_expect(!!(x), 0)
 

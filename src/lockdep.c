@@ -117,7 +117,7 @@ static uint64_t wf_mix(uint64_t h, const void *obj)
 
 static size_t wf_slot(const void *obj, size_t cap)
 {
-    return (size_t)(((uint64_t)(uintptr_t)obj * UINT64_C(0x9E3779B97F4A7C15)) >> 17) & (cap - 1);
+    return wf_hash_address(obj, (unsigned)__builtin_ctzll(cap)); /* cap: a power of two */
 }
 
 /* Under wf_graph_lock. */

@@ -22,9 +22,7 @@ static wf_name *wf_names[WF_NAME_BUCKETS]; /* under wf_names_lock */
 
 static wf_name **wf_name_chain(const void *object)
 {
-    /* Fibonacci hashing, as the condition buckets: spreads neighbouring objects. */
-    uint64_t h = (uint64_t)(uintptr_t)object * UINT64_C(0x9E3779B97F4A7C15);
-    return &wf_names[h >> (64 - WF_NAME_BUCKET_BITS)];
+    return &wf_names[wf_hash_address(object, WF_NAME_BUCKET_BITS)];
 }
 
 int weft_name_set(const void *object, const char *name)

@@ -63,9 +63,10 @@ static wf_site_record *wf_sites; /* under wf_profile_mutex */
 static size_t wf_sites_cap, wf_sites_n;
 static uint64_t wf_reservoir = UINT64_C(0x2545F4914F6CDD1D); /* xorshift state */
 
+/* A slot of a table of `cap` (a power of two) slots. */
 static size_t wf_hash(const void *p, size_t cap)
 {
-    return (size_t)(((uint64_t)(uintptr_t)p * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (cap - 1);
+    return wf_hash_address(p, (unsigned)__builtin_ctzll(cap));
 }
 
 /* ---- hooks ----------------------------------------------------------------------- */

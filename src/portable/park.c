@@ -81,9 +81,7 @@ static void wf_lot_init(void)
 
 static struct wf_bucket *wf_bucket_of(const _Atomic uint32_t *addr)
 {
-    /* Fibonacci hashing: the words of one object sit a few bytes apart. */
-    uint64_t h = (uint64_t)(uintptr_t)addr * UINT64_C(0x9E3779B97F4A7C15);
-    return &wf_buckets[h >> (64 - WF_BUCKET_BITS)];
+    return &wf_buckets[wf_hash_address(addr, WF_BUCKET_BITS)];
 }
 
 /* relaxed, for addr: it changes only under the bucket mutexes the caller holds or
