@@ -132,9 +132,8 @@ bool wf_queue_busy(const weft_queue *q)
      * weft/queue.h). relaxed for the wait lists: their sleepers are counted in
      * `waiting` too; this is the same snapshot taken twice. */
     return atomic_load_explicit(&q->waiting, memory_order_acquire) != 0 ||
-           atomic_load_explicit(&q->not_empty.waiters, memory_order_relaxed) ||
-           atomic_load_explicit(&q->not_full.waiters, memory_order_relaxed) ||
-           atomic_load_explicit(&q->all_done.waiters, memory_order_relaxed);
+           wf_waitlist_has_waiters(&q->not_empty) || wf_waitlist_has_waiters(&q->not_full) ||
+           wf_waitlist_has_waiters(&q->all_done);
 }
 
 void wf_queue_free(weft_queue *q)
