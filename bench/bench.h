@@ -77,8 +77,9 @@
  * ---- Running -------------------------------------------------------------------------
  *   scripts/bench [--quick] [--filter REGEX] [--reps N]   (build, run, report; see there)
  *   build/bench/bench/weft_bench --benchmark_filter=lock/  (Google Benchmark's own flags,
- *   plus --wf_max_threads=N, --wf_min_time_scale=F and --wf_progress=1 (a stderr line
- *   per run; =line rewrites one line))
+ *   plus --wf_max_threads=N, --wf_min_time_scale=F, --wf_progress=1 (a stderr line
+ *   per repetition; =line rewrites one line) and --wf_progress_total=N (repetitions in
+ *   the run, for done/total and the time left))
  */
 #ifndef WF_BENCH_H
 #define WF_BENCH_H

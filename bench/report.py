@@ -5,7 +5,8 @@ Names follow bench/bench.h: "<family>/<case>/<impl>[/<arg>]" plus Google Benchma
 suffixes (real_time, threads:N). One row per family, case, argument and thread count;
 weft's figure, each peer's, and weft's time / the peer's time (lower is better for
 weft). A figure is the median of the repetitions with its spread: half the distance
-between the fastest and slowest repetition, relative to the median.
+between the fastest and slowest repetition, relative to the median. A target's
+verdict is met, missed, or inconclusive when the spreads exceed the margin.
 
     python3 bench/report.py bench-out/bench.json [--machine bench-out/machine.json]
         [--out bench-out] [--charts DIR] [--benchmarks-md BENCHMARKS.md] [--readme README.md]
@@ -172,18 +173,23 @@ def family_table(family, rows, order, targets):
     return lines
 
 
-# Above this spread a verdict is marked as resting on noisy figures.
-NOISY = 0.25
-
-
 def verdict(cells, peer, limit, by=False):
+    """met / missed against a limit on weft's time over the peer's, or inconclusive
+    when the figures are too noisy to tell: the ratio of two medians is uncertain by
+    about the sum of their relative spreads, and when that exceeds the margin (how
+    far the ratio lies from the limit, relative to the limit) the repetitions do not
+    say which side of the limit the truth is on. `by` adds the numbers."""
     r = ratio(cells, peer)
     if r is None:
         return "not measured"
-    v = "met" if r <= limit else "**missed**" + (" by %.0f%%" % ((r / limit - 1) * 100) if by else "")
-    if max(cells["weft"].spread, cells[peer].spread) > NOISY:
-        v += " (noisy)"
-    return v
+    noise = cells["weft"].spread + cells[peer].spread
+    margin = abs(r / limit - 1)
+    if noise > margin:
+        return "inconclusive" + (": spread ±%.0f%% > margin %.0f%%" % (noise * 100, margin * 100)
+                                 if by else "")
+    if r <= limit:
+        return "met"
+    return "**missed**" + (" by %.0f%%" % (margin * 100) if by else "")
 
 
 def target_verdict(key, threads, cells, targets):
@@ -376,7 +382,10 @@ def main():
                    "± half the spread between the fastest and slowest repetition. Times are "
                    "wall-clock per operation; with several threads, per operation of all threads "
                    "together (inverse throughput). **(0.80x) is weft's time / that peer's time: "
-                   "below 1.00x weft is faster.**" % reps)
+                   "below 1.00x weft is faster.** A target's verdict is *inconclusive* when the "
+                   "two figures' spreads together exceed its margin (how far weft/peer lies "
+                   "from the limit): the repetitions cannot tell which side of it weft is on."
+                   % reps)
         h = headline_table(rows, context, targets)
         if h:
             out += ["", "### Headline", ""] + h

@@ -173,34 +173,75 @@ extern "C" void wf_bench_skip_with_error(wf_bench_state *s, const char *message)
 
 // ---- progress ---------------------------------------------------------------------------
 
-// A line on stderr each time a different benchmark run starts (Google Benchmark reports
-// a benchmark only once all its interleaved repetitions are done). Only thread 0 of a
-// run prints, between runs, so no locking is needed.
+// A line on stderr as each repetition of a benchmark starts: how many of the run's
+// repetitions have started out of how many there are (scripts/bench passes the total:
+// benchmarks x repetitions), and an estimate of the time left (the mean time of the
+// repetitions done so far times those still to do; random interleaving spreads the
+// slow and the fast ones over the whole run, so the mean settles early).
+//
+// Google Benchmark calls a benchmark's function several times in its first
+// repetition, each time with more iterations, until a call runs long enough; later
+// repetitions run once with that count, and benchmarks with a fixed iteration count
+// run once a repetition. So a call starts a new repetition unless it is the same
+// benchmark as the last call with more iterations. Only thread 0 of a run counts and
+// prints, before the run's threads start their loops, so no locking is needed.
 static int progress_mode; // 0 off, 1 a line each, 2 one line rewritten (a terminal)
 static const wf_bench_def *progress_def;
 static int progress_threads;
 static int64_t progress_arg;
-static long progress_count;
+static int64_t progress_iters;
+static long progress_count; // repetitions started
+static long progress_total; // repetitions in the run; 0: not known
 static double progress_start;
+
+static void format_duration(char *buf, size_t size, double s)
+{
+    long t = static_cast<long>(s + 0.5);
+    if (t >= 3600)
+        std::snprintf(buf, size, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60)
+        std::snprintf(buf, size, "%ldm%02lds", t / 60, t % 60);
+    else
+        std::snprintf(buf, size, "%lds", t);
+}
 
 static void progress(const wf_bench_def *d, benchmark::State &state)
 {
     if (progress_mode == 0 || state.thread_index() != 0)
         return;
     int64_t arg = d->n_args > 0 ? static_cast<int64_t>(state.range(0)) : 0;
-    if (d == progress_def && state.threads() == progress_threads && arg == progress_arg)
+    int64_t iters = static_cast<int64_t>(state.max_iterations);
+    bool same = d == progress_def && state.threads() == progress_threads && arg == progress_arg;
+    if (same && iters > progress_iters) {
+        progress_iters = iters; // the first repetition, still finding its count
         return;
+    }
     progress_def = d;
     progress_threads = state.threads();
     progress_arg = arg;
+    progress_iters = iters;
     progress_count++;
-    char extra[64] = "";
+    double elapsed = now_seconds() - progress_start;
+    char extra[64] = "", done[48], left[48] = "";
     if (d->n_args > 0)
         std::snprintf(extra, sizeof extra, " %s:%lld", d->arg_name ? d->arg_name : "arg",
                       static_cast<long long>(arg));
-    std::fprintf(stderr, "%s[%4ld %6.1fs] %s threads:%d%s%s", progress_mode == 2 ? "\r\033[K" : "",
-                 progress_count, now_seconds() - progress_start, d->name, state.threads(), extra,
-                 progress_mode == 2 ? "" : "\n");
+    if (progress_total > 0) {
+        std::snprintf(done, sizeof done, "%ld/%ld", progress_count, progress_total);
+        if (progress_count > 1 && progress_count <= progress_total) {
+            char t[24];
+            format_duration(t, sizeof t,
+                            elapsed / static_cast<double>(progress_count - 1) *
+                                static_cast<double>(progress_total - progress_count + 1));
+            std::snprintf(left, sizeof left, ", ~%s left", t);
+        }
+    } else {
+        std::snprintf(done, sizeof done, "%ld", progress_count);
+    }
+    char ran[24];
+    format_duration(ran, sizeof ran, elapsed);
+    std::fprintf(stderr, "%s[%s, %s%s] %s threads:%d%s%s", progress_mode == 2 ? "\r\033[K" : "",
+                 done, ran, left, d->name, state.threads(), extra, progress_mode == 2 ? "" : "\n");
     std::fflush(stderr);
 }
 
@@ -251,6 +292,8 @@ int main(int argc, char **argv)
             min_time_scale = std::atof(v.c_str());
         else if (take_flag(&argc, argv, i, "--wf_progress", &v))
             progress_mode = v == "line" ? 2 : v == "true" || v == "1" ? 1 : 0;
+        else if (take_flag(&argc, argv, i, "--wf_progress_total", &v))
+            progress_total = std::atol(v.c_str());
         else
             i++;
     }

@@ -4,6 +4,7 @@
  * cannot deadlock even on one worker, and idle workers steal the other halves
  * (work stealing). Below a cutoff the recursion is serial: a task must be worth
  * more than the cost of a submit. */
+#include <sched.h>
 #include <stdio.h>
 
 #include "weft.h"

@@ -3,6 +3,7 @@
  * a task (weft_pool_map), and the partial sums added in order. The result must
  * equal the serial sum exactly; the speedup printed approaches the number of cores,
  * and the process's CPU time approaches that many times the wall time. */
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>

@@ -4,8 +4,10 @@
 #define WEFT_H
 
 #include "weft/common.h"
+#include "weft/version.h"
 #include "weft/lock.h"
 #include "weft/rlock.h"
+#include "weft/rwlock.h"
 #include "weft/sem.h"
 #include "weft/event.h"
 #include "weft/once.h"
@@ -17,6 +19,8 @@
 #include "weft/queue.h"
 #include "weft/future.h"
 #include "weft/pool.h"
+#include "weft/name.h"
+#include "weft/profile.h"
 #include "weft/cancel.h"
 #include "weft/select.h"
 

@@ -17,4 +17,4 @@ wf_install_deps() {
     apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-WF_BUILD_DEPS=(meson ninja-build gcc g++ clang pkg-config liburcu-dev libck-dev libbenchmark-dev)
+WF_BUILD_DEPS=(meson ninja-build gcc g++ clang pkg-config cmake liburcu-dev libck-dev libbenchmark-dev)

@@ -1,4 +1,4 @@
-/* weft_barrier: Python's Barrier, written once over the wait layer.
+/* weft_barrier: Python's Barrier, written once over the waiting core.
  *
  * Everything lives in one 32-bit word (state table in include/weft/barrier.h):
  * the arrival count of the current cycle, its generation, and the BROKEN,
@@ -7,8 +7,9 @@
  *
  * Fast path: an arrival is one CAS; the last one runs the action and starts the
  * next generation with one more. Waiters spin for a moment (unless the parties
- * outnumber the CPUs), yield a few times, then sleep on the word with SLEEPERS
- * set; the last arrival makes a system call only if somebody sleeps.
+ * outnumber the CPUs), yield a few times (the spin policy, wf_barrier_spinner),
+ * then sleep on the word with SLEEPERS set; the last arrival makes a system call
+ * only if somebody sleeps.
  *
  * Generations: a waiter remembers the generation it joined and returns 0 as soon
  * as the word shows another one; it never reads the count again. So a fast
@@ -20,46 +21,43 @@
  *
  * The 13-bit generation wraps after 8192 cycles; a waiter only compares it for
  * equality while it is counted in its own cycle, which cannot be overtaken. */
-#include "internal.h"
-
-#include <sched.h>
+#include "os.h"
+#include "waiting.h"
 
 extern inline uint32_t weft_barrier_parties(const weft_barrier *b);
 extern inline uint32_t weft_barrier_n_waiting(const weft_barrier *b);
 extern inline bool weft_barrier_broken(const weft_barrier *b);
 
-enum {
-    WF_BARRIER_SPIN_LIMIT = 100, /* polls before sleeping: a few microseconds */
-    /* Then yields before sleeping, also when the parties outnumber the CPUs: a yield
-     * hands the CPU to a party that has yet to arrive, and when the cycle completes
-     * meanwhile nobody pays for a futex sleep and wake (8 parties on 2 CPUs: a
-     * cycle in about 1 us instead of 5; BENCHMARKS.md). Bounded, so a long wait
-     * still sleeps. */
-    WF_BARRIER_YIELDS = 8,
-};
-
-/* The CPUs this process may run on (its affinity mask), counted once. Spinning
- * only pays while every party can be running at once: with more parties than
- * CPUs, a spinner holds a CPU the missing party needs. */
-static int wf_barrier_cpus(void)
+/* The spin policy of one wait. Spinning only pays while every party can be running
+ * at once: with more parties than CPUs, a spinner holds a CPU the missing party
+ * needs, so it only yields. Both yield a few times before sleeping: a yield hands
+ * the CPU to a party that has yet to arrive, and when the cycle completes meanwhile
+ * nobody pays for a sleep and a wake (8 parties on 2 CPUs: a cycle in about 1 us
+ * instead of 5; BENCHMARKS.md). Bounded, so a long wait still sleeps. */
+static wf_spinner wf_barrier_spinner(const weft_barrier *b)
 {
-    static _Atomic int cpus; /* 0: not counted yet */
-    /* relaxed: every thread computes the same value; a race only repeats the count. */
-    int n = atomic_load_explicit(&cpus, memory_order_relaxed);
-    if (n == 0) {
-        cpu_set_t set;
-        n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-        if (n < 1)
-            n = 1;
-        atomic_store_explicit(&cpus, n, memory_order_relaxed);
-    }
-    return n;
+    return wf_spinner_start(b->parties <= (uint32_t)wf_os_cpu_count() ? WF_SPIN_YIELDING
+                                                                       : WF_SPIN_YIELD_ONLY);
 }
 
-/* The spin budget of one wait: none when the parties outnumber the CPUs. */
-static int wf_barrier_spin_start(const weft_barrier *b)
+/* The barriers whose action this thread is running, innermost first (frames on
+ * its own stack). An action runs in the last arrival of its cycle, so its wait on
+ * its own barrier could only ever wait for itself. */
+struct wf_barrier_frame {
+    const weft_barrier *barrier;
+    struct wf_barrier_frame *outer;
+};
+
+/* initial-exec: one %fs-relative load on every wait. */
+static _Thread_local struct wf_barrier_frame *wf_barrier_acting
+    __attribute__((tls_model("initial-exec")));
+
+static bool wf_barrier_acting_on(const weft_barrier *b)
 {
-    return b->parties <= (uint32_t)wf_barrier_cpus() ? 0 : WF_BARRIER_SPIN_LIMIT;
+    for (const struct wf_barrier_frame *f = wf_barrier_acting; f; f = f->outer)
+        if (f->barrier == b)
+            return true;
+    return false;
 }
 
 #define WF_COUNT(w) ((w) & WEFT_BARRIER_COUNT_MASK)
@@ -72,34 +70,24 @@ static void wf_barrier_wake(weft_barrier *b, uint32_t old, uint32_t now)
         wf_wake(&b->word, INT_MAX);
 }
 
-/* One step of waiting for the word to differ from `seen`: a poll while *spin is
- * under the limit (it counts up from wf_barrier_spin_start), a yield for the next
- * WF_BARRIER_YIELDS steps, else a sleep.
- * Returns ETIMEDOUT once d has passed, else 0 (the caller reloads the word and
- * looks again). */
-static int wf_barrier_wait_change(weft_barrier *b, uint32_t seen, weft_deadline d, int *spin)
+/* One step of waiting for the word to differ from *w, the caller's last load of
+ * it: a step of the spin policy while it lasts, else a sleep. On return *w holds a
+ * fresh acquire load of the word (what a waiter needs: a new generation publishes
+ * the cycle's work; an arrival only needs the value for its CAS). Returns
+ * ETIMEDOUT once d has passed, else 0 (the caller looks at *w again). */
+static int wf_barrier_wait_change(weft_barrier *b, uint32_t *w, weft_deadline d,
+                                  wf_spinner *spin)
 {
-    if (*spin < WF_BARRIER_SPIN_LIMIT) {
-        (*spin)++;
-        wf_cpu_relax();
+    if (wf_spin(spin)) {
+        /* acquire: what a waiter needs (see above). */
+        *w = atomic_load_explicit(&b->word, memory_order_acquire);
         return 0;
-    }
-    if (*spin < WF_BARRIER_SPIN_LIMIT + WF_BARRIER_YIELDS) {
-        (*spin)++;
-        sched_yield();
-        return 0;
-    }
-    if (!(seen & WEFT_BARRIER_SLEEPERS)) {
-        /* relaxed: announcing a sleeper publishes nothing. */
-        if (!atomic_compare_exchange_strong_explicit(&b->word, &seen, seen | WEFT_BARRIER_SLEEPERS,
-                                                     memory_order_relaxed, memory_order_relaxed))
-            return 0; /* it changed: look again */
-        seen |= WEFT_BARRIER_SLEEPERS;
     }
     /* Lost wakeup avoided: every change a sleeper waits for (a new generation, a
      * break, the end of a reset) clears SLEEPERS before it wakes, so the word no
-     * longer reads `seen`: either wf_wait sees that, or the wake finds us. */
-    return wf_wait(&b->word, seen, d);
+     * longer reads *w with SLEEPERS set: either the sleep sees that, or the wake
+     * finds us. */
+    return wf_sleep_flagged(&b->word, w, WEFT_BARRIER_SLEEPERS, d);
 }
 
 /* A waiter leaves its broken cycle (the word read `w`; it is counted in COUNT).
@@ -149,16 +137,17 @@ static int wf_barrier_timeout(weft_barrier *b, uint32_t gen)
  * passes (ETIMEDOUT, breaking it). */
 static int wf_barrier_await(weft_barrier *b, uint32_t gen, weft_deadline d)
 {
-    int spin = wf_barrier_spin_start(b);
+    wf_spinner spin = wf_barrier_spinner(b);
+    /* acquire: the new generation was stored with release by the last arrival,
+     * after it had collected every party's work and run the action. (The loads in
+     * wf_barrier_wait_change are acquire for the same reason.) */
+    uint32_t w = atomic_load_explicit(&b->word, memory_order_acquire);
     for (;;) {
-        /* acquire: the new generation was stored with release by the last arrival,
-         * after it had collected every party's work and run the action. */
-        uint32_t w = atomic_load_explicit(&b->word, memory_order_acquire);
         if (WF_GEN(w) != gen)
             return 0;
         if ((w & WEFT_BARRIER_BROKEN) && WF_COUNT(w) < b->parties)
             return wf_barrier_leave(b, w);
-        if (wf_barrier_wait_change(b, w, d, &spin) == ETIMEDOUT)
+        if (wf_barrier_wait_change(b, &w, d, &spin) == ETIMEDOUT)
             return wf_barrier_timeout(b, gen);
     }
 }
@@ -168,7 +157,14 @@ static int wf_barrier_await(weft_barrier *b, uint32_t gen, weft_deadline d)
 static int wf_barrier_complete(weft_barrier *b, uint32_t w, uint32_t *index)
 {
     uint32_t parties = b->parties;
-    int failed = b->action ? b->action(b->arg) : 0;
+    int failed = 0;
+    if (b->action) {
+        struct wf_barrier_frame frame = {b, wf_barrier_acting};
+        wf_barrier_acting = &frame;
+        failed = b->action(b->arg);
+        wf_barrier_acting = frame.outer;
+    }
+    wf_tsan_release(&b->word); /* the release below, told (src/tsan.h) */
     for (;;) {
         /* While completing only SLEEPERS and BROKEN (abort, reset) can change. A
          * success starts the next generation, keeping an abort's BROKEN; a
@@ -213,16 +209,17 @@ int weft_barrier_wait_until(weft_barrier *b, weft_deadline d, uint32_t *index)
 {
     if (!wf_barrier_valid(b))
         return EINVAL;
+    if (WF_UNLIKELY(wf_barrier_acting != NULL) && wf_barrier_acting_on(b))
+        return EDEADLK;
     uint32_t parties = b->parties;
-    int spin = wf_barrier_spin_start(b);
+    wf_spinner spin = wf_barrier_spinner(b);
     /* relaxed: the CAS below orders the arrival. */
     uint32_t w = atomic_load_explicit(&b->word, memory_order_relaxed);
     for (;;) {
         if (WF_COUNT(w) == parties || (w & WEFT_BARRIER_RESETTING)) {
             /* The previous cycle is completing, or a reset drains: wait to join. */
-            if (wf_barrier_wait_change(b, w, d, &spin) == ETIMEDOUT)
+            if (wf_barrier_wait_change(b, &w, d, &spin) == ETIMEDOUT)
                 return ETIMEDOUT;
-            w = atomic_load_explicit(&b->word, memory_order_relaxed);
             continue;
         }
         if (w & WEFT_BARRIER_BROKEN)
@@ -230,13 +227,17 @@ int weft_barrier_wait_until(weft_barrier *b, weft_deadline d, uint32_t *index)
         /* acq_rel: release publishes this thread's work before the barrier; the
          * last arrival's acquire collects every earlier arrival's (their CASes
          * form one release sequence on the word). */
+        wf_tsan_release(&b->word); /* the CAS's release and acquire, told */
         if (!atomic_compare_exchange_weak_explicit(&b->word, &w, w + 1, memory_order_acq_rel,
                                                    memory_order_relaxed))
             continue;
+        wf_tsan_acquire(&b->word);
         uint32_t mine = WF_COUNT(w);
         if (mine + 1 == parties)
             return wf_barrier_complete(b, w + 1, index);
         int rc = wf_barrier_await(b, WF_GEN(w), d);
+        if (rc == 0)
+            wf_tsan_acquire(&b->word); /* the new generation's acquire, told */
         if (rc == 0 && index)
             *index = mine;
         return rc;

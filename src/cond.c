@@ -1,9 +1,9 @@
-/* weft_cond: Python's Condition, written once over the wait layer.
+/* weft_cond: Python's Condition, written once over the waiting core.
  *
  * Layout. The 4-byte condition word counts its waiters (include/weft/cond.h).
  * The waiters queue, oldest first, in a table of buckets hashed by the
  * condition's address (WebKit's ParkingLot, for conditions only): a bucket is a
- * weft_lock and a doubly linked list of wf_cond_waiter records that live on the
+ * weft_lock and a list (src/list.h) of wf_cond_waiter records that live on the
  * waiting threads' stacks. Each waiter sleeps on its own `state` word, so a
  * notifier wakes exactly the threads it chose: notify(n) unlinks the n oldest
  * records of its condition. That is what makes Python's semantics cheap: a
@@ -15,6 +15,7 @@
  *
  *   SPINNING   queued; polling its state for a moment before it sleeps
  *   ASLEEP     queued; sleeping (or about to) on `state`: a notifier must wake it
+ *              (SPINNING with the sleeper flag set, for wf_sleep_flagged)
  *   NOTIFIED   unlinked by a notify: it re-takes the lock the ordinary way
  *   MOVING     notify_all is moving its sleep onto the lock word (transient: only
  *              while the notifier holds the bucket lock)
@@ -50,14 +51,17 @@
  *    A release may come between that and the moves (a notifier that does not
  *    hold the lock); it clears PARKED and wakes nobody of ours, so after the
  *    moves the notifier looks again: PARKED gone from a held lock, it sets it
- *    again; the lock free, it wakes one moved sleeper itself (wf_cond_kick).
+ *    again; the lock free, it wakes one moved sleeper itself. (Both through
+ *    wf_lock_mark_parked: only lock.c touches the lock word.)
  *  - the lock is free: every sleeper but one is moved and the remaining one,
  *    the guard, is woken after the moves; it takes the lock with PARKED set.
  *    (glibc's requeueing condition variable used this wake-one-requeue-rest.) */
-#include "internal.h"
+#include "lockdep.h"
+#include "waiting.h"
 
 extern inline int weft_cond_notify(weft_cond *c, int n);
 extern inline int weft_cond_notify_all(weft_cond *c);
+extern inline bool weft_cond_waiting(const weft_cond *c);
 
 enum wf_cond_state {
     WF_COND_SPINNING = 0,
@@ -70,21 +74,20 @@ enum wf_cond_state {
 enum {
     WF_COND_BUCKET_BITS = 7,
     WF_COND_BUCKETS = 1 << WF_COND_BUCKET_BITS,
-    WF_COND_SPIN_LIMIT = 100,  /* polls before sleeping: a few microseconds */
-    WF_COND_WAKE_BATCH = 16,   /* wakes a notify defers until the bucket is unlocked */
+    WF_COND_WAKE_BATCH = 16, /* wakes a notify defers until the bucket is unlocked */
 };
 
 typedef struct wf_cond_waiter {
-    struct wf_cond_waiter *next, *prev; /* bucket list; under the bucket lock */
-    const weft_cond *cond;              /* which condition it waits on */
-    weft_lock *lock;                    /* the lock it re-takes (an rlock's inner lock) */
-    _Atomic uint32_t state;             /* enum wf_cond_state; its own sleep word */
+    wf_list_node link;      /* in the bucket's list, or notify_all's; under the bucket lock */
+    const weft_cond *cond;  /* which condition it waits on */
+    weft_lock *lock;        /* the lock it re-takes (an rlock's inner lock) */
+    _Atomic uint32_t state; /* enum wf_cond_state; its own sleep word */
 } wf_cond_waiter;
 
 typedef struct wf_cond_bucket {
     weft_lock lock;
-    wf_cond_waiter *head, *tail;
-} __attribute__((aligned(64))) wf_cond_bucket;
+    wf_list waiters; /* oldest first, of every condition hashed here */
+} __attribute__((aligned(WF_CACHE_LINE))) wf_cond_bucket;
 
 /* All-zero: unlocked, empty. */
 static wf_cond_bucket wf_cond_buckets[WF_COND_BUCKETS];
@@ -96,36 +99,15 @@ static wf_cond_bucket *wf_cond_bucket_of(const weft_cond *c)
     return &wf_cond_buckets[h >> (64 - WF_COND_BUCKET_BITS)];
 }
 
-static void wf_cond_link(wf_cond_bucket *b, wf_cond_waiter *w)
-{
-    w->next = NULL;
-    w->prev = b->tail;
-    if (b->tail)
-        b->tail->next = w;
-    else
-        b->head = w;
-    b->tail = w;
-}
-
-static void wf_cond_unlink(wf_cond_bucket *b, wf_cond_waiter *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        b->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        b->tail = w->prev;
-}
-
 /* The condition word changes only under the bucket lock, so a load and a store
- * do (no read-modify-write needed). relaxed: notify's lock-free read is ordered
- * by the user's lock (see weft_cond_notify); the bucket lock orders the rest. */
+ * do (no read-modify-write needed). The load is relaxed: the bucket lock orders
+ * it. The store is release for weft_cond_waiting's acquire: whoever sees a count
+ * drop sees the thread that dropped it done with c (notify's lock-free read needs
+ * no more than relaxed: the user's lock orders it, see weft_cond_notify). */
 static void wf_cond_count(weft_cond *c, int32_t delta)
 {
     uint32_t n = atomic_load_explicit(&c->waiters, memory_order_relaxed);
-    atomic_store_explicit(&c->waiters, n + (uint32_t)delta, memory_order_relaxed);
+    atomic_store_explicit(&c->waiters, n + (uint32_t)delta, memory_order_release);
 }
 
 /* ---- waiting -------------------------------------------------------------------- */
@@ -138,42 +120,36 @@ static uint32_t wf_cond_sleep(wf_cond_bucket *b, wf_cond_waiter *w, weft_deadlin
     uint32_t s;
     /* A notify within a few microseconds (ping-pong, a handoff to a thread on
      * another core) then costs no system call on either side. */
-    for (int spin = 0; spin < WF_COND_SPIN_LIMIT; spin++) {
+    wf_spinner spin = wf_spinner_start(WF_SPIN_BRIEF);
+    do {
         /* acquire: a final state ends the notifier's use of our record. */
         s = atomic_load_explicit(&w->state, memory_order_acquire);
         if (s != WF_COND_SPINNING)
             goto notified;
-        wf_cpu_relax();
-    }
-    s = WF_COND_SPINNING;
-    /* acquire: on failure we read a notifier's final state (C11 lets the
-     * success order be no weaker; announcing the sleep needs none). */
-    if (atomic_compare_exchange_strong_explicit(&w->state, &s, WF_COND_ASLEEP,
-                                                memory_order_acquire, memory_order_acquire)) {
-        for (;;) {
-            /* Lost wakeup avoided: the notifier exchanges our state before it
-             * wakes. If it read SPINNING, our CAS above failed and we never got
-             * here; if it read ASLEEP, it wakes us after changing the word, so
-             * either wf_wait sees the new state and returns, or the wake finds us. */
-            int rc = wf_wait(&w->state, WF_COND_ASLEEP, d);
-            /* acquire: as above. */
-            s = atomic_load_explicit(&w->state, memory_order_acquire);
-            if (s != WF_COND_ASLEEP)
-                break;
-            if (rc == ETIMEDOUT) {
-                /* Unlink ourselves, unless a notifier got us first: then its
-                 * notify is ours (the bucket lock orders its store before our load). */
-                weft_lock_acquire(&b->lock);
-                s = atomic_load_explicit(&w->state, memory_order_relaxed);
-                if (s == WF_COND_ASLEEP) {
-                    wf_cond_unlink(b, w);
-                    wf_cond_count((weft_cond *)w->cond, -1);
-                }
-                weft_lock_release(&b->lock);
-                return s;
+    } while (wf_spin(&spin));
+    for (;;) {
+        /* Lost wakeup avoided: the notifier exchanges our state before it wakes.
+         * If it read SPINNING, the sleep's CAS to ASLEEP fails and we never sleep;
+         * if it read ASLEEP, it wakes us after changing the word, so either the
+         * sleep sees the new state and returns, or the wake finds us. `s` comes
+         * back as a fresh acquire load (as above). */
+        int rc = wf_sleep_flagged(&w->state, &s, WF_COND_ASLEEP, d);
+        if (s != WF_COND_ASLEEP)
+            break;
+        if (rc == ETIMEDOUT) {
+            /* Unlink ourselves, unless a notifier got us first: then its notify
+             * is ours (the bucket lock orders its store before our load). */
+            weft_lock_acquire(&b->lock);
+            /* relaxed: a notifier stores our state under this lock. */
+            s = atomic_load_explicit(&w->state, memory_order_relaxed);
+            if (s == WF_COND_ASLEEP) {
+                wf_list_remove(&b->waiters, &w->link);
+                wf_cond_count((weft_cond *)w->cond, -1);
             }
-            /* A spurious return: sleep again. */
+            weft_lock_release(&b->lock);
+            return s;
         }
+        /* A spurious return: sleep again. */
     }
 notified:
     if (s == WF_COND_MOVING) {
@@ -195,10 +171,16 @@ static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline
     atomic_init(&w.state, WF_COND_SPINNING);
 
     weft_lock_acquire(&b->lock);
-    wf_cond_link(b, &w);
+    wf_list_push_back(&b->waiters, &w.link);
     wf_cond_count(c, +1);
     weft_lock_release(&b->lock);
 
+#ifdef WEFT_CHECKS
+    uint32_t checked = wf_checks_cond_release(r ? (const void *)r : (const void *)l);
+#endif
+    /* The release and the re-take below are the library's, unseen by a TSan
+     * program: told on the word its fast paths use (src/tsan.h). */
+    wf_tsan_release(&l->word);
     uint32_t count = 0;
     if (r)
         count = wf_rlock_release_all(r);
@@ -208,10 +190,14 @@ static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline
     uint32_t s = wf_cond_sleep(b, &w, d);
 
     /* The lock is re-taken whatever happened, with no deadline (as Python's). */
+#ifdef WEFT_CHECKS
+    wf_checks_cond_reacquire(r ? (const void *)r : (const void *)l, r != NULL, checked);
+#endif
     if (s == WF_COND_REQUEUED)
         wf_lock_acquire_requeued(l, WEFT_DEADLINE_NEVER);
     else
         weft_lock_acquire(l);
+    wf_tsan_acquire(&l->word);
     if (r)
         wf_rlock_restore(r, count);
     return s == WF_COND_ASLEEP ? ETIMEDOUT : 0;
@@ -301,11 +287,13 @@ int weft__cond_notify_slow(weft_cond *c, int n)
     weft_lock_acquire(&b->lock);
     uint32_t left = atomic_load_explicit(&c->waiters, memory_order_relaxed);
     uint32_t taken = 0;
-    for (wf_cond_waiter *w = b->head, *next; w && n > 0 && taken < left; w = next) {
-        next = w->next;
+    WF_LIST_FOREACH(node, next, &b->waiters) {
+        if (n == 0 || taken == left)
+            break;
+        wf_cond_waiter *w = WF_CONTAINER(node, wf_cond_waiter, link);
         if (w->cond != c)
             continue;
-        wf_cond_unlink(b, w);
+        wf_list_remove(&b->waiters, node);
         n--;
         taken++;
         /* release: once the waiter reads NOTIFIED it may return and its record
@@ -329,46 +317,6 @@ int weft__cond_notify_slow(weft_cond *c, int n)
     return 0;
 }
 
-/* notify_all, the lock held: mark it PARKED, so that its next release wakes a
- * sleeper we move onto it. Returns false (changing nothing) if it is free. */
-static bool wf_cond_mark_parked(weft_lock *l)
-{
-    /* relaxed: PARKED only asks the owner's release to wake; it publishes no data. */
-    uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
-    for (;;) {
-        if (!(w & WEFT_LOCK_LOCKED))
-            return false;
-        if (w & WEFT_LOCK_PARKED)
-            return true;
-        if (atomic_compare_exchange_weak_explicit(&l->word, &w, w | WEFT_LOCK_PARKED,
-                                                  memory_order_relaxed, memory_order_relaxed))
-            return true;
-    }
-}
-
-/* After the moves onto a lock marked PARKED: a release in between cleared PARKED
- * and woke nobody of ours. Make sure one of them will be woken: PARKED back on a
- * held lock, or a wake now if it is free. Lost wakeup avoided: such a release
- * stored the word and then called wf_wake, which the wait layer orders against
- * our moves (the kernel's futex bucket, the parking lot's bucket mutex): either
- * its wake found a moved sleeper, or this load (after the moves) sees its store. */
-static void wf_cond_kick(weft_lock *l)
-{
-    /* relaxed: as in wf_cond_mark_parked. */
-    uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
-    for (;;) {
-        if (!(w & WEFT_LOCK_LOCKED)) {
-            wf_wake(&l->word, 1); /* the woken one takes it keeping PARKED */
-            return;
-        }
-        if (w & WEFT_LOCK_PARKED)
-            return;
-        if (atomic_compare_exchange_weak_explicit(&l->word, &w, w | WEFT_LOCK_PARKED,
-                                                  memory_order_relaxed, memory_order_relaxed))
-            return;
-    }
-}
-
 int weft__cond_notify_all_slow(weft_cond *c)
 {
     wf_cond_bucket *b = wf_cond_bucket_of(c);
@@ -376,33 +324,31 @@ int weft__cond_notify_all_slow(weft_cond *c)
     weft_lock_acquire(&b->lock);
     /* Unlink all of c's waiters, oldest first, onto a private list. Their records
      * stay valid while we hold the bucket lock and have not given them a final
-     * state: a waiter leaves only after that, or by unlinking itself here. */
-    wf_cond_waiter *first = NULL, *last = NULL;
-    for (wf_cond_waiter *w = b->head, *next; w; w = next) {
-        next = w->next;
-        if (w->cond != c)
+     * state: a waiter leaves only after that, or by unlinking itself here. (The
+     * loops read a node's successor before they give the node its final state.) */
+    wf_list mine = {0};
+    WF_LIST_FOREACH(node, next, &b->waiters) {
+        if (WF_CONTAINER(node, wf_cond_waiter, link)->cond != c)
             continue;
-        wf_cond_unlink(b, w);
-        w->next = NULL;
-        if (last)
-            last->next = w;
-        else
-            first = w;
-        last = w;
+        wf_list_remove(&b->waiters, node);
+        wf_list_push_back(&mine, node);
     }
-    atomic_store_explicit(&c->waiters, 0, memory_order_relaxed); /* relaxed: see wf_cond_count */
-    if (!first) {
+    atomic_store_explicit(&c->waiters, 0, memory_order_release); /* release: see wf_cond_count */
+    if (wf_list_empty(&mine)) {
         weft_lock_release(&b->lock);
         return 0;
     }
 
     /* Held lock: every sleeper is moved; free lock: all but the newest, the
      * guard, woken after the moves (see the top). */
+    wf_cond_waiter *last = WF_CONTAINER(mine.last, wf_cond_waiter, link);
     weft_lock *lock = last->lock;
-    wf_cond_waiter *guard = wf_cond_mark_parked(lock) ? NULL : last;
+    wf_cond_waiter *guard = wf_lock_mark_parked(lock, false) ? NULL : last;
     bool moved_any = false;
-    for (wf_cond_waiter *w = first, *next; w && w != guard; w = next) {
-        next = w->next;
+    WF_LIST_FOREACH(node, next, &mine) {
+        wf_cond_waiter *w = WF_CONTAINER(node, wf_cond_waiter, link);
+        if (w == guard)
+            break;
         uint32_t old = WF_COND_ASLEEP;
         /* relaxed: MOVING is transient; a waiter that reads it waits for our
          * bucket lock, which orders everything. */
@@ -410,7 +356,7 @@ int weft__cond_notify_all_slow(weft_cond *c)
             atomic_compare_exchange_strong_explicit(&w->state, &old, WF_COND_MOVING,
                                                     memory_order_relaxed, memory_order_relaxed)) {
             /* Moved only if it sleeps in the wait layer; otherwise it is about to
-             * call wf_wait, or back from a spurious return, and finds MOVING. */
+             * sleep, or back from a spurious return, and finds MOVING. */
             bool moved = wf_requeue(&w->state, WF_COND_MOVING, 0, &lock->word, 1) > 0;
             moved_any |= moved;
             /* release: as in notify. */
@@ -425,8 +371,11 @@ int weft__cond_notify_all_slow(weft_cond *c)
             wf_wake(&w->state, 1); /* lost wakeup avoided: state changed first */
     }
     if (!guard) {
+        /* A release between the mark and the moves cleared PARKED and woke nobody
+         * of ours: PARKED back on a held lock, or a wake now if it is free (lost
+         * wakeup avoided: see wf_lock_mark_parked). */
         if (moved_any)
-            wf_cond_kick(lock);
+            wf_lock_mark_parked(lock, true);
         weft_lock_release(&b->lock);
         return 0;
     }

@@ -6,7 +6,7 @@
  * of each set before it: a waiter's acquire load of any later word synchronizes
  * with all those sets, whatever clears came between. set is a release even when
  * the flag is already up, so that its caller's writes are published too. */
-#include "internal.h"
+#include "waiting.h"
 
 extern inline bool weft_event_is_set(const weft_event *e);
 extern inline int weft_event_wait(weft_event *e, int64_t timeout_ns);
@@ -14,15 +14,12 @@ extern inline int weft_event_wait_until(weft_event *e, weft_deadline d);
 
 #define WF_EVENT_GEN_MASK (~(WEFT_EVENT_SET | WEFT_EVENT_WAITERS))
 
-enum {
-    WF_EVENT_SPIN_LIMIT = 100, /* spins before sleeping, as weft_lock: a set may be near */
-};
-
 int weft_event_set(weft_event *e)
 {
     if (!e)
         return EINVAL;
     uint32_t old = atomic_load_explicit(&e->word, memory_order_relaxed), want;
+    wf_tsan_release(&e->word); /* the release below, told (src/tsan.h) */
     do {
         /* Already set: rewrite the same word, only for the release below. A new
          * set bumps GEN (wrapping) and drops WAITERS: we wake them all. */
@@ -60,33 +57,23 @@ int weft__event_wait_slow(weft_event *e, weft_deadline d)
     bool timed_out = false;
     /* Spin while nobody sleeps yet: a set may be a few hundred nanoseconds away,
      * which a sleep and a wake would turn into microseconds. */
-    for (int spin = 0; spin < WF_EVENT_SPIN_LIMIT && old == gen; spin++) {
-        wf_cpu_relax();
+    wf_spinner spin = wf_spinner_start(WF_SPIN_BRIEF);
+    while (old == gen && wf_spin(&spin)) {
         /* acquire: as above. */
         old = atomic_load_explicit(&e->word, memory_order_acquire);
     }
     for (;;) {
         /* The flag, or a set that happened while we slept and was cleared since. */
-        if ((old & WEFT_EVENT_SET) || (old & WF_EVENT_GEN_MASK) != gen)
+        if ((old & WEFT_EVENT_SET) || (old & WF_EVENT_GEN_MASK) != gen) {
+            wf_tsan_acquire(&e->word); /* the acquire that saw it, told */
             return 0;
+        }
         if (timed_out)
             return ETIMEDOUT;
-        /* relaxed: announcing a sleeper orders no data; on failure we re-load. */
-        if (!(old & WEFT_EVENT_WAITERS)) {
-            if (!atomic_compare_exchange_strong_explicit(&e->word, &old,
-                                                         old | WEFT_EVENT_WAITERS,
-                                                         memory_order_relaxed,
-                                                         memory_order_relaxed)) {
-                old = atomic_load_explicit(&e->word, memory_order_acquire);
-                continue;
-            }
-            old |= WEFT_EVENT_WAITERS;
-        }
-        /* Lost wakeup avoided: we sleep only while the word still reads `old`
-         * (unset, WAITERS up); set changes it before it wakes, so either the wait
-         * sees the change, or set's wake finds us. */
-        timed_out = wf_wait(&e->word, old, d) == ETIMEDOUT;
-        /* acquire: as above. */
-        old = atomic_load_explicit(&e->word, memory_order_acquire);
+        /* Lost wakeup avoided: we sleep only while the word still reads `old` with
+         * WAITERS up (unset, our generation); set changes it before it wakes, so
+         * either the sleep sees the change, or set's wake finds us. `old` comes
+         * back as a fresh acquire load (as above). */
+        timed_out = wf_sleep_flagged(&e->word, &old, WEFT_EVENT_WAITERS, d) == ETIMEDOUT;
     }
 }

@@ -1,65 +1,55 @@
-/* weft_future: one state word (table in src/pool_internal.h) over the wait layer.
+/* weft_future: one state word (table in src/future_internal.h) over the waiting
+ * core.
  *
- * Layout and invariant: `state` holds the phase and two flags; `result` and `error`
- * are written by the one thread that moves the future to FINISHED, before the
- * release CAS that publishes FINISHED, and read only after an acquire load has seen
- * a final phase. Callbacks and watches live in lists under `lock`; an adder sets
- * LISTENERS with an RMW on `state` under that lock, so in the word's modification
- * order the adder's RMW and the finisher's CAS come one before the other: either
- * the adder sees the future done (and runs its callback itself), or the finisher
- * sees LISTENERS (and takes the lock, after the adder has linked its entry). Each
- * callback therefore runs exactly once.
+ * Layout and invariant: `state` holds the phase and four flags; `result` and
+ * `error` are written by the one thread that moves the future to FINISHED, before
+ * the release CAS that publishes FINISHED, and read only after an acquire load has
+ * seen a final phase. Callbacks and watches live in one list under `lock`; an adder
+ * sets LISTENERS with an RMW on `state` under that lock, so in the word's
+ * modification order the adder's RMW and the finisher's CAS come one before the
+ * other: either the adder sees the future done (and runs its callback itself), or
+ * the finisher sees LISTENERS (and takes the lock, after the adder has linked its
+ * entry). Each callback therefore runs exactly once.
  *
  * Fast paths: result() on a done future is one acquire load; finishing a future
- * nobody waits on is one CAS. A waiter spins briefly, then sets SLEEPERS and sleeps
- * on the word; the finisher wakes the word only if SLEEPERS was set.
+ * nobody waits on is one CAS. A waiter spins (WF_SPIN_YIELDING), then sets
+ * SLEEPERS and sleeps on the word (wf_sleep_flagged); the finisher wakes the word
+ * only if SLEEPERS was set. A future of an executor (a pool) asks the executor's
+ * hook how to wait: a worker of the pool runs its tasks meanwhile.
  *
  * Several futures (wait, as_completed): the waiter links one watch per future; a
  * future becoming done pushes its watch onto the waiter's lock-free stack of fired
- * watches, bumps the waiter's sequence word and wakes it, all under the future's
- * lock, so once the waiter has unwatched every future no finisher can still touch
- * the waiter's memory. Fired watches popped in a batch are reversed, which hands
- * futures back in completion order.
+ * watches, then counts it in the waiter's sequence word and wakes it, under the
+ * future's lock. The waiter leaves only once it has unwatched every future not
+ * fired and the sequence word has counted every watch that did fire, so no
+ * finisher can still touch the waiter's memory. Fired watches popped in a batch
+ * are reversed, which hands futures back in completion order.
  *
- * Allocation: a future is one cache line, recycled through per-thread magazines
- * and a global depot. A pool's workers free what its submitters allocate, the
- * pattern malloc handles worst (a third of the cost of a task in a profile); here a
- * thread trades a magazine of WF_MAG_SIZE futures with the depot in one lock hold.
- * The depot keeps at most WF_DEPOT_MAX magazines (the rest goes back to malloc),
- * and an exiting thread's magazines go to it.
+ * Allocation: a future is one cache line from the magazine class
+ * WF_MAGAZINE_FUTURE (src/magazine.h): a pool's workers free what its submitters
+ * allocate.
  */
-#include "pool_internal.h"
+#include "future_internal.h"
+#include "waiting.h"
 
-#include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define WF_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WF_ASAN 1
-#endif
-#endif
-#ifdef WF_ASAN
-#include <sanitizer/asan_interface.h>
-/* A cached future is poisoned, so ASan still sees a use after release. */
-#define WF_POISON(f) ASAN_POISON_MEMORY_REGION((f), sizeof(weft_future))
-#define WF_UNPOISON(f) ASAN_UNPOISON_MEMORY_REGION((f), sizeof(weft_future))
-#else
-#define WF_POISON(f) ((void)(f))
-#define WF_UNPOISON(f) ((void)(f))
-#endif
+/* acquire: the state publishes the result, the task's work and the callbacks'
+ * list; told to TSan too (src/tsan.h), as is every release of it below. */
+static inline uint32_t wf_future_state(const weft_future *f)
+{
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
+    wf_tsan_acquire(&f->state);
+    return s;
+}
 
 enum {
-    WF_FUTURE_SPIN = 100,  /* polls before sleeping: covers a task about to end */
-    WF_FUTURE_YIELDS = 8,  /* then yields: with more threads than cores, the task's
-                              worker gets the core, and nobody pays for a sleep and a
-                              wake (two system calls); alone, a yield is a short spin */
-    WF_WAIT_ON_STACK = 16, /* watches of a wait() kept on the stack */
-    WF_MAG_SIZE = 64,      /* free futures in a magazine */
-    WF_DEPOT_MAX = 2048,   /* full magazines the depot keeps (128 Ki futures, 8 MiB) */
+    WF_WAIT_ON_STACK = 16,       /* watches of a wait() kept on the stack */
+    WF_FUTURE_DEPOT_MAX = 2048,  /* full magazines the depot keeps (128 Ki futures, 8 MiB) */
 };
+
+wf_magazine_class wf_future_magazine = WF_MAGAZINE_CLASS_INIT(
+    WF_MAGAZINE_FUTURE, sizeof(weft_future), WF_CACHE_LINE, WF_FUTURE_DEPOT_MAX);
 
 static inline uint32_t wf_phase(uint32_t s)
 {
@@ -71,209 +61,41 @@ static inline bool wf_is_done(uint32_t s)
     return wf_phase(s) >= WF_FUTURE_FINISHED;
 }
 
-/* ---- allocation ------------------------------------------------------------------ */
-
-/* Bonwick's magazines: a magazine is an array of free futures, so moving 64 of them
- * touches none (a linked free list would cost one cache miss per future, the lines
- * being last written by the other thread). Each thread holds a loaded and a previous
- * magazine and trades whole magazines with the depot under one lock hold. */
-struct wf_mag {
-    struct wf_mag *next; /* in the depot */
-    uint32_t n;
-    weft_future *items[WF_MAG_SIZE];
-};
-
-static weft_lock wf_depot_lock = WEFT_LOCK_INIT;
-static struct wf_mag *wf_depot_full;  /* under wf_depot_lock: magazines with futures */
-static struct wf_mag *wf_depot_empty; /* under wf_depot_lock: empty magazines */
-static size_t wf_depot_count;         /* under wf_depot_lock: full magazines */
-
-/* initial-exec: no __tls_get_addr call in the shared library (24 bytes of static
- * TLS). */
-static _Thread_local struct wf_cache {
-    struct wf_mag *loaded, *previous;
-    bool registered; /* its exit flush is set up */
-} wf_cache __attribute__((tls_model("initial-exec")));
-
-static pthread_key_t wf_cache_key;
-static pthread_once_t wf_cache_once = PTHREAD_ONCE_INIT;
-
-static void wf_mag_free_all(struct wf_mag *m)
-{
-    for (uint32_t i = 0; i < m->n; i++)
-        free(m->items[i]);
-    free(m);
-}
-
-/* Gives magazine m to the depot (any fill level), or frees it if the depot is full. */
-static void wf_depot_put(struct wf_mag *m)
-{
-    weft_lock_acquire(&wf_depot_lock);
-    bool room = m->n == 0 || wf_depot_count < WF_DEPOT_MAX;
-    if (room && m->n == 0) {
-        m->next = wf_depot_empty;
-        wf_depot_empty = m;
-    } else if (room) {
-        m->next = wf_depot_full;
-        wf_depot_full = m;
-        wf_depot_count++;
-    }
-    weft_lock_release(&wf_depot_lock);
-    if (!room)
-        wf_mag_free_all(m);
-}
-
-static void wf_cache_flush(void *arg)
-{
-    struct wf_cache *c = arg;
-    c->registered = false; /* a later destructor's release registers again */
-    if (c->loaded)
-        wf_depot_put(c->loaded);
-    if (c->previous)
-        wf_depot_put(c->previous);
-    c->loaded = c->previous = NULL;
-}
-
-static void wf_cache_make_key(void)
-{
-    pthread_key_create(&wf_cache_key, wf_cache_flush);
-}
-
-/* Sets up the flush of this thread's cache at its exit (pthread key destructors run
- * then); false if that cannot be done (the caller then bypasses the cache). */
-static bool wf_cache_register(struct wf_cache *c)
-{
-    if (c->registered)
-        return true;
-    pthread_once(&wf_cache_once, wf_cache_make_key);
-    if (pthread_setspecific(wf_cache_key, c) != 0)
-        return false;
-    c->registered = true;
-    return true;
-}
-
-static weft_future *wf_future_alloc(void)
-{
-    struct wf_cache *c = &wf_cache;
-    if (!c->loaded || c->loaded->n == 0) {
-        if (c->previous && c->previous->n > 0) {
-            struct wf_mag *m = c->previous;
-            c->previous = c->loaded;
-            c->loaded = m;
-        } else {
-            /* Both empty: trade the previous one for a full one from the depot. */
-            if (!wf_cache_register(c))
-                return aligned_alloc(64, sizeof(weft_future));
-            weft_lock_acquire(&wf_depot_lock);
-            struct wf_mag *full = wf_depot_full;
-            if (full) {
-                wf_depot_full = full->next;
-                wf_depot_count--;
-                if (c->previous) {
-                    c->previous->next = wf_depot_empty;
-                    wf_depot_empty = c->previous;
-                }
-                c->previous = c->loaded;
-                c->loaded = full;
-            }
-            weft_lock_release(&wf_depot_lock);
-            if (!full)
-                return aligned_alloc(64, sizeof(weft_future));
-        }
-    }
-    weft_future *f = c->loaded->items[--c->loaded->n];
-    WF_UNPOISON(f);
-    return f;
-}
-
-static void wf_future_free(weft_future *f)
-{
-    struct wf_cache *c = &wf_cache;
-    if (!c->loaded || c->loaded->n == WF_MAG_SIZE) {
-        if (c->previous && c->previous->n == 0) {
-            struct wf_mag *m = c->previous;
-            c->previous = c->loaded;
-            c->loaded = m;
-        } else {
-            /* Both full: give the previous one to the depot, load an empty one. */
-            if (!wf_cache_register(c)) {
-                free(f);
-                return;
-            }
-            weft_lock_acquire(&wf_depot_lock);
-            struct wf_mag *empty = wf_depot_empty;
-            if (empty)
-                wf_depot_empty = empty->next;
-            weft_lock_release(&wf_depot_lock);
-            if (!empty && !(empty = malloc(sizeof *empty))) {
-                free(f);
-                return;
-            }
-            empty->n = 0;
-            if (c->previous)
-                wf_depot_put(c->previous);
-            c->previous = c->loaded;
-            c->loaded = empty;
-        }
-    }
-    c->loaded->items[c->loaded->n++] = f;
-    WF_POISON(f);
-}
-
-weft_future *wf_future_new(uint32_t refs, uint32_t flags)
-{
-    weft_future *f = wf_future_alloc();
-    if (!f)
-        return NULL;
-    atomic_init(&f->state, WF_FUTURE_PENDING | flags);
-    atomic_init(&f->refs, refs);
-    atomic_init(&f->lock.word, 0);
-    f->error = 0;
-    f->result = NULL;
-    f->listeners = NULL;
-    f->pool = NULL;
-    f->fn = NULL;
-    f->arg = NULL;
-    return f;
-}
+/* ---- allocation (wf_future_new is inline in future_internal.h) ------------------- */
 
 int weft_future_create(weft_future **f)
 {
     if (!f)
         return EINVAL;
-    weft_future *nf = wf_future_new(1, 0);
-    if (!nf)
-        return ENOMEM;
-    *f = nf;
-    return 0;
+    *f = wf_future_new(1, 0, NULL, NULL, NULL);
+    return *f ? 0 : ENOMEM;
 }
 
 /* ---- completion ------------------------------------------------------------------ */
 
 /* Runs the listeners of a future that has just become done: watches under the
  * lock (they are short and must not outlive their waiter's unwatch), callbacks
- * after it, oldest first (the list is newest first). */
+ * after it, oldest first. A watch is not touched once its fn has run: its waiter
+ * may be gone. */
 static void wf_future_fire(weft_future *f)
 {
     weft_lock_acquire(&f->lock);
-    struct wf_watch *callbacks = NULL;
-    for (struct wf_watch *w = f->listeners, *next; w; w = next) {
-        next = w->next;
+    wf_tsan_acquire(&f->lock); /* see wf_future_link */
+    wf_list callbacks = {NULL, NULL};
+    WF_LIST_FOREACH(n, next, &f->listeners) {
+        struct wf_watch *w = WF_CONTAINER(n, struct wf_watch, link);
         w->linked = false;
-        if (w->fn) {
+        if (w->fn)
             w->fn(w, f);
-        } else {
-            w->done_next = callbacks;
-            callbacks = w;
-        }
+        else
+            wf_list_push_back(&callbacks, &w->link);
     }
-    f->listeners = NULL;
+    f->listeners = (wf_list){NULL, NULL};
     weft_lock_release(&f->lock);
-    while (callbacks) {
-        struct wf_watch *next = callbacks->done_next;
-        callbacks->callback(f, callbacks->callback_arg);
-        free(callbacks);
-        callbacks = next;
+    for (wf_list_node *n; (n = wf_list_pop_front(&callbacks));) {
+        struct wf_watch *cb = WF_CONTAINER(n, struct wf_watch, link);
+        cb->callback(f, cb->callback_arg);
+        free(cb);
     }
 }
 
@@ -282,7 +104,7 @@ static void wf_future_after_done(weft_future *f, uint32_t old)
 {
     /* Lost wakeup avoided: the phase changed before this wake, and a sleeper
      * sleeps only while the word still reads its value with SLEEPERS set, so
-     * either its wf_wait sees the change or this wake finds it. */
+     * either its sleep sees the change or this wake finds it. */
     if (old & WF_FUTURE_SLEEPERS)
         wf_wake(&f->state, INT_MAX);
     if (old & WF_FUTURE_LISTENERS)
@@ -292,8 +114,10 @@ static void wf_future_after_done(weft_future *f, uint32_t old)
 /* The owner of a RUNNING future (its runner or setter) publishes FINISHED. */
 static void wf_future_publish_finished(weft_future *f)
 {
+    /* relaxed: a first guess for the CAS, which decides. */
     uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
     uint32_t want;
+    wf_tsan_release(&f->state); /* the release below, told */
     do {
         want = (old & ~(WF_FUTURE_PHASE | WF_FUTURE_SETTING)) | WF_FUTURE_FINISHED;
         /* release: result and error, written just before, reach every reader that
@@ -310,8 +134,9 @@ void wf_future_finish(weft_future *f, void *result, int error)
     wf_future_publish_finished(f);
 }
 
-bool wf_future_claim(weft_future *f)
+bool wf_future_set_running(weft_future *f)
 {
+    /* relaxed: a first guess for the CAS, which decides. */
     uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
     do {
         if (wf_phase(old) != WF_FUTURE_PENDING)
@@ -326,17 +151,19 @@ bool wf_future_claim(weft_future *f)
 
 bool wf_future_cancel_pending(weft_future *f)
 {
+    /* relaxed: a first guess for the CAS, which decides. */
     uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
     do {
         if (wf_phase(old) != WF_FUTURE_PENDING)
             return false;
         /* release, as every move to a final phase: a thread that sees the future
          * done with acquire also sees what its mover did before. */
+        wf_tsan_release(&f->state); /* the release below, told */
     } while (!atomic_compare_exchange_weak_explicit(
         &f->state, &old, (old & ~WF_FUTURE_PHASE) | WF_FUTURE_CANCELLED, memory_order_release,
         memory_order_relaxed));
-    if (f->pool)
-        wf_pool_unpend(f->pool);
+    if (f->exec)
+        f->exec->unpend(f->exec->ctx);
     wf_future_after_done(f, old);
     return true;
 }
@@ -347,8 +174,9 @@ int weft_future_set_running_or_notify_cancel(weft_future *f)
 {
     if (!f)
         return EINVAL;
-    if (f->pool)
+    if (f->exec)
         return EPERM;
+    /* relaxed: a first guess for the CAS, which decides. */
     uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
     for (;;) {
         if (wf_phase(old) == WF_FUTURE_CANCELLED)
@@ -367,8 +195,9 @@ static int wf_future_set(weft_future *f, void *result, int error)
 {
     if (!f)
         return EINVAL;
-    if (f->pool)
+    if (f->exec)
         return EPERM;
+    /* relaxed: a first guess for the CAS, which decides. */
     uint32_t old = atomic_load_explicit(&f->state, memory_order_relaxed);
     do {
         if (wf_is_done(old) || (old & WF_FUTURE_SETTING))
@@ -396,36 +225,29 @@ int weft_future_set_error(weft_future *f, int error)
 
 /* ---- the caller's side ----------------------------------------------------------------- */
 
-/* Waits until f is done (0) or d passes (ETIMEDOUT), for a thread that is not
- * helping a pool. */
+/* Waits until f is done (0) or d passes (ETIMEDOUT), for a thread that cannot
+ * run f's executor's tasks meanwhile. WF_SPIN_YIELDING: a task about to end is
+ * caught by the pauses; with more threads than cores the yields give the task's
+ * worker the core, and nobody pays for a sleep and a wake (two system calls). */
 static int wf_future_sleep(weft_future *f, weft_deadline d)
 {
     if (d.ns != INT64_MAX && weft_deadline_passed(d))
         return ETIMEDOUT;
-    for (int spin = 0; spin < WF_FUTURE_SPIN + WF_FUTURE_YIELDS; spin++) {
+    wf_spinner spin = wf_spinner_start(WF_SPIN_YIELDING);
+    do {
         /* relaxed: the caller re-reads with acquire once done. */
         if (wf_is_done(atomic_load_explicit(&f->state, memory_order_relaxed)))
             return 0;
-        if (spin < WF_FUTURE_SPIN)
-            wf_cpu_relax();
-        else
-            sched_yield();
-    }
-    for (;;) {
-        uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
-        if (wf_is_done(s))
-            return 0;
-        /* relaxed: announcing a sleeper orders no data. */
-        if (!(s & WF_FUTURE_SLEEPERS) &&
-            !atomic_compare_exchange_weak_explicit(&f->state, &s, s | WF_FUTURE_SLEEPERS,
-                                                   memory_order_relaxed, memory_order_relaxed))
-            continue;
-        /* Lost wakeup avoided: we sleep only while the word still reads s with
+    } while (wf_spin(&spin));
+    /* relaxed: as above. */
+    uint32_t seen = atomic_load_explicit(&f->state, memory_order_relaxed);
+    while (!wf_is_done(seen)) {
+        /* Lost wakeup avoided: we sleep only while the word still reads `seen` with
          * SLEEPERS set; the finisher changes the phase before it wakes. */
-        if (wf_wait(&f->state, s | WF_FUTURE_SLEEPERS, d) == ETIMEDOUT)
-            return wf_is_done(atomic_load_explicit(&f->state, memory_order_relaxed)) ? 0
-                                                                                     : ETIMEDOUT;
+        if (wf_sleep_flagged(&f->state, &seen, WF_FUTURE_SLEEPERS, d) == ETIMEDOUT)
+            return wf_is_done(seen) ? 0 : ETIMEDOUT;
     }
+    return 0;
 }
 
 int weft_future_result_until(weft_future *f, weft_deadline d, void **result)
@@ -434,13 +256,17 @@ int weft_future_result_until(weft_future *f, weft_deadline d, void **result)
         return EINVAL;
     /* acquire: pairs with the release that published the final phase, so result
      * and error are complete. */
-    uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
+    uint32_t s = wf_future_state(f);
     if (!wf_is_done(s)) {
-        int r = f->pool && wf_pool_is_own_worker(f->pool) ? wf_pool_help_until(f, d)
-                                                          : wf_future_sleep(f, d);
+        enum wf_exec_wait how = f->exec ? f->exec->wait_how(f->exec->ctx, f) : WF_EXEC_SLEEP;
+        if (how == WF_EXEC_SELF)
+            return EDEADLK;
+        int r = how == WF_EXEC_HELP ? f->exec->help_until(f->exec->ctx, f, d)
+                                    : wf_future_sleep(f, d);
         if (r != 0)
             return r;
-        s = atomic_load_explicit(&f->state, memory_order_acquire);
+        /* acquire: as above. */
+        s = wf_future_state(f);
     }
     if (wf_phase(s) == WF_FUTURE_CANCELLED)
         return ECANCELED;
@@ -454,7 +280,7 @@ int weft_future_result(weft_future *f, int64_t timeout_ns, void **result)
     if (!f)
         return EINVAL;
     /* acquire: as in result_until; the done case needs no deadline. */
-    if (wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire)))
+    if (wf_is_done(wf_future_state(f)))
         return weft_future_result_until(f, WEFT_DEADLINE_NEVER, result);
     return weft_future_result_until(f, weft_deadline_in(timeout_ns), result);
 }
@@ -474,7 +300,7 @@ int weft_future_cancel(weft_future *f)
 bool weft_future_cancelled(const weft_future *f)
 {
     /* acquire: a caller that sees the final phase may go on to read results. */
-    return f && wf_phase(atomic_load_explicit(&f->state, memory_order_acquire)) ==
+    return f && wf_phase(wf_future_state(f)) ==
                     WF_FUTURE_CANCELLED;
 }
 
@@ -488,26 +314,24 @@ bool weft_future_running(const weft_future *f)
 bool weft_future_done(const weft_future *f)
 {
     /* acquire: as for cancelled. */
-    return f && wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire));
+    return f && wf_is_done(wf_future_state(f));
 }
 
-/* Links w at the head of f's listeners, unless f is done (false). */
+/* Links w at the end of f's listeners, unless f is done (false). */
 static bool wf_future_link(weft_future *f, struct wf_watch *w)
 {
     weft_lock_acquire(&f->lock);
     /* acquire: a caller told "done" may read the result. The RMW is what orders us
      * against the finisher's CAS (see the top of the file). */
     uint32_t old = atomic_fetch_or_explicit(&f->state, WF_FUTURE_LISTENERS, memory_order_acquire);
+    wf_tsan_acquire(&f->state);
     if (wf_is_done(old)) {
         weft_lock_release(&f->lock);
         return false;
     }
-    w->prev = NULL;
-    w->next = f->listeners;
-    if (f->listeners)
-        f->listeners->prev = w;
-    f->listeners = w;
+    wf_list_push_back(&f->listeners, &w->link);
     w->linked = true;
+    wf_tsan_release(&f->lock); /* the listener's making, told: f->lock carries it */
     weft_lock_release(&f->lock);
     return true;
 }
@@ -517,7 +341,7 @@ int weft_future_add_done_callback(weft_future *f, weft_future_callback fn, void 
     if (!f || !fn)
         return EINVAL;
     /* acquire: the callback may read what the finisher published. */
-    if (wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire))) {
+    if (wf_is_done(wf_future_state(f))) {
         fn(f, arg);
         return 0;
     }
@@ -537,7 +361,7 @@ int weft_future_add_done_callback(weft_future *f, weft_future_callback fn, void 
 bool wf_future_watch(weft_future *f, struct wf_watch *w)
 {
     /* acquire: a caller told "done" may read the future's result. */
-    if (wf_is_done(atomic_load_explicit(&f->state, memory_order_acquire)))
+    if (wf_is_done(wf_future_state(f)))
         return false;
     return wf_future_link(f, w);
 }
@@ -546,12 +370,7 @@ void wf_future_unwatch(weft_future *f, struct wf_watch *w)
 {
     weft_lock_acquire(&f->lock);
     if (w->linked) {
-        if (w->prev)
-            w->prev->next = w->next;
-        else
-            f->listeners = w->next;
-        if (w->next)
-            w->next->prev = w->prev;
+        wf_list_remove(&f->listeners, &w->link);
         w->linked = false;
     }
     weft_lock_release(&f->lock);
@@ -575,90 +394,114 @@ int weft_future_release(weft_future *f)
      * (an RMW rather than a standalone fence, which TSan would not see). */
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) {
         /* Callbacks of a future that never completed never run. */
-        for (struct wf_watch *w = f->listeners, *next; w; w = next) {
-            next = w->next;
+        WF_LIST_FOREACH(n, next, &f->listeners) {
+            struct wf_watch *w = WF_CONTAINER(n, struct wf_watch, link);
             if (!w->fn)
                 free(w);
         }
-        wf_future_free(f);
+        wf_magazine_free(&wf_future_magazine, f);
     }
     return 0;
 }
 
 /* ---- several futures --------------------------------------------------------------------- */
 
-/* A waiter on several futures: fired watches are pushed on `fired`, then `seq` is
- * bumped and woken. The waiter sleeps on `seq`. */
-struct wf_waiter {
+/* A waiter on several futures. A fired watch is pushed on `fired`, then counted in
+ * `fires` (the word the waiter sleeps on) and woken. */
+struct wf_futures_waiter {
     _Atomic(struct wf_watch *) fired;
-    _Atomic uint32_t seq;
+    _Atomic uint32_t fires; /* watches pushed on `fired` so far */
+    uint32_t taken;         /* the waiter's own: watches it has popped */
 };
 
 struct wf_waiter_watch {
     struct wf_watch watch; /* first: the watch callback casts back */
-    struct wf_waiter *waiter;
-    size_t index;          /* in the caller's array */
-    bool registered;       /* linked, or fired and not yet taken */
-    bool repeat;           /* as_completed: the future is at an earlier index too */
+    struct wf_futures_waiter *waiter;
+    size_t index;    /* in the caller's array */
+    bool registered; /* linked, or fired and not yet taken */
+    bool repeat;     /* as_completed: the future is at an earlier index too */
 };
+
+static void wf_waiter_init(struct wf_futures_waiter *waiter)
+{
+    atomic_init(&waiter->fired, NULL);
+    atomic_init(&waiter->fires, 0);
+    waiter->taken = 0;
+}
 
 static void wf_waiter_fire(struct wf_watch *w, weft_future *f)
 {
     (void)f;
-    struct wf_waiter *wt = ((struct wf_waiter_watch *)w)->waiter;
-    struct wf_watch *top = atomic_load_explicit(&wt->fired, memory_order_relaxed);
+    struct wf_futures_waiter *waiter = ((struct wf_waiter_watch *)w)->waiter;
+    /* relaxed: only the CAS below publishes. */
+    struct wf_watch *top = atomic_load_explicit(&waiter->fired, memory_order_relaxed);
     do {
         w->done_next = top;
         /* release: the waiter that pops this watch (acquire) sees the future done
          * with everything its finisher published (we run after that CAS). */
-    } while (!atomic_compare_exchange_weak_explicit(&wt->fired, &top, w, memory_order_release,
-                                                    memory_order_relaxed));
-    /* release: pairs with the waiter's acquire load of seq before it looks at
-     * `fired` (see wf_waiter_next). */
-    atomic_fetch_add_explicit(&wt->seq, 1, memory_order_release);
-    /* Lost wakeup avoided: seq changed before this wake and the waiter sleeps only
-     * while seq reads the value it loaded before finding `fired` empty. We hold the
-     * future's lock, so the waiter cannot have unwatched and gone. */
-    wf_wake(&wt->seq, 1);
+    } while (!atomic_compare_exchange_weak_explicit(&waiter->fired, &top, w,
+                                                    memory_order_release, memory_order_relaxed));
+    /* release: pairs with the waiter's acquire loads of fires (wf_waiter_next, and
+     * wf_waiter_leave, which waits for this count before the waiter's memory goes:
+     * this is our last touch of it; the wake below uses only the address). */
+    atomic_fetch_add_explicit(&waiter->fires, 1, memory_order_release);
+    /* Lost wakeup avoided: fires changed before this wake, and the waiter sleeps
+     * only while it reads the value it loaded before finding `fired` empty. */
+    wf_wake(&waiter->fires, 1);
 }
 
 /* Takes the fired watches, oldest first. */
-static struct wf_watch *wf_waiter_take(struct wf_waiter *wt)
+static struct wf_watch *wf_waiter_take(struct wf_futures_waiter *waiter)
 {
     /* acquire: pairs with the release pushes. */
-    struct wf_watch *w = atomic_exchange_explicit(&wt->fired, NULL, memory_order_acquire);
+    struct wf_watch *w = atomic_exchange_explicit(&waiter->fired, NULL, memory_order_acquire);
     struct wf_watch *in_order = NULL;
     while (w) {
         struct wf_watch *next = w->done_next;
         w->done_next = in_order;
         in_order = w;
         w = next;
+        waiter->taken++;
     }
     return in_order;
 }
 
 /* The watches fired since the last take, oldest first, sleeping until one fires.
  * Once d passes: sets *timed_out and returns what fired by then (maybe NULL). */
-static struct wf_watch *wf_waiter_next(struct wf_waiter *wt, weft_deadline d, bool *timed_out)
+static struct wf_watch *wf_waiter_next(struct wf_futures_waiter *waiter, weft_deadline d,
+                                       bool *timed_out)
 {
     for (;;) {
         /* acquire: pairs with the fire's release increment (wf_waiter_fire). */
-        uint32_t seen = atomic_load_explicit(&wt->seq, memory_order_acquire);
-        struct wf_watch *w = wf_waiter_take(wt);
+        uint32_t seen = atomic_load_explicit(&waiter->fires, memory_order_acquire);
+        struct wf_watch *w = wf_waiter_take(waiter);
         if (w)
             return w;
-        /* Sleeps only while seq still reads `seen` (see wf_waiter_fire). */
-        if (wf_wait(&wt->seq, seen, d) == ETIMEDOUT) {
+        /* Sleeps only while fires still reads `seen` (see wf_waiter_fire). */
+        if (wf_sleep(&waiter->fires, seen, d) == ETIMEDOUT) {
             *timed_out = true;
-            return wf_waiter_take(wt);
+            return wf_waiter_take(waiter);
         }
     }
+}
+
+/* The waiter's last step, once every watch still registered is unwatched: no
+ * future can fire another watch now, so `fired` holds the last ones; wait until
+ * every finisher that pushed a watch has also counted it (it may be between the
+ * two, and it touches the waiter's memory until then). */
+static void wf_waiter_leave(struct wf_futures_waiter *waiter)
+{
+    wf_waiter_take(waiter);
+    wf_spinner spin = wf_spinner_start(WF_SPIN_PEER);
+    /* acquire: pairs with the fire's release increment, its last touch. */
+    while (atomic_load_explicit(&waiter->fires, memory_order_acquire) != waiter->taken)
+        wf_spin(&spin);
 }
 
 static inline bool wf_future_failed(const weft_future *f)
 {
     /* acquire: error is read only after seeing FINISHED. */
-    return wf_phase(atomic_load_explicit(&f->state, memory_order_acquire)) == WF_FUTURE_FINISHED &&
+    return wf_phase(wf_future_state(f)) == WF_FUTURE_FINISHED &&
            f->error != 0;
 }
 
@@ -698,14 +541,13 @@ int weft_futures_wait_until(weft_future *const *fs, size_t n, weft_deadline d, i
     struct wf_waiter_watch *ws = n <= WF_WAIT_ON_STACK ? on_stack : malloc(n * sizeof *ws);
     if (!ws)
         return ENOMEM;
-    struct wf_waiter wt;
-    atomic_init(&wt.fired, NULL);
-    atomic_init(&wt.seq, 0);
+    struct wf_futures_waiter waiter;
+    wf_waiter_init(&waiter);
     done = 0;
     failed = false;
     for (size_t i = 0; i < n; i++) {
         ws[i].watch.fn = wf_waiter_fire;
-        ws[i].waiter = &wt;
+        ws[i].waiter = &waiter;
         ws[i].index = i;
         ws[i].registered = wf_future_watch(fs[i], &ws[i].watch);
         if (!ws[i].registered) {
@@ -716,11 +558,12 @@ int weft_futures_wait_until(weft_future *const *fs, size_t n, weft_deadline d, i
     int r = 0;
     bool timed_out = false;
     while (!wf_wait_met(return_when, done, n, failed)) {
-        for (struct wf_watch *w = wf_waiter_next(&wt, d, &timed_out); w; w = w->done_next) {
-            struct wf_waiter_watch *ww = (struct wf_waiter_watch *)w;
-            ww->registered = false;
+        for (struct wf_watch *w = wf_waiter_next(&waiter, d, &timed_out); w;
+             w = w->done_next) {
+            struct wf_waiter_watch *fired = (struct wf_waiter_watch *)w;
+            fired->registered = false;
             done++;
-            failed |= wf_future_failed(fs[ww->index]);
+            failed |= wf_future_failed(fs[fired->index]);
         }
         if (timed_out) {
             if (!wf_wait_met(return_when, done, n, failed))
@@ -731,6 +574,7 @@ int weft_futures_wait_until(weft_future *const *fs, size_t n, weft_deadline d, i
     for (size_t i = 0; i < n; i++)
         if (ws[i].registered)
             wf_future_unwatch(fs[i], &ws[i].watch);
+    wf_waiter_leave(&waiter);
     if (ws != on_stack)
         free(ws);
     return r;
@@ -791,9 +635,8 @@ int weft_futures_as_completed_until(weft_future *const *fs, size_t n, weft_deadl
         return ENOMEM;
     }
 
-    struct wf_waiter wt;
-    atomic_init(&wt.fired, NULL);
-    atomic_init(&wt.seq, 0);
+    struct wf_futures_waiter waiter;
+    wf_waiter_init(&waiter);
     /* Register every future first, so that those finishing meanwhile come back in
      * completion order; those done already are handed back first, in the order
      * given. A future is not touched after it is handed back: fn may release it. */
@@ -804,7 +647,7 @@ int weft_futures_as_completed_until(weft_future *const *fs, size_t n, weft_deadl
             continue;
         left++;
         ws[i].watch.fn = wf_waiter_fire;
-        ws[i].waiter = &wt;
+        ws[i].waiter = &waiter;
         ws[i].index = i;
         ws[i].registered = wf_future_watch(fs[i], &ws[i].watch);
     }
@@ -817,7 +660,7 @@ int weft_futures_as_completed_until(weft_future *const *fs, size_t n, weft_deadl
     }
     while (r == 0 && left > 0) {
         bool timed_out = false;
-        struct wf_watch *w = wf_waiter_next(&wt, d, &timed_out);
+        struct wf_watch *w = wf_waiter_next(&waiter, d, &timed_out);
         if (!w) {
             r = ETIMEDOUT;
             break;
@@ -834,6 +677,7 @@ int weft_futures_as_completed_until(weft_future *const *fs, size_t n, weft_deadl
     for (size_t i = 0; i < n; i++)
         if (ws[i].registered)
             wf_future_unwatch(fs[i], &ws[i].watch);
+    wf_waiter_leave(&waiter);
     free(ws);
     return r;
 }

@@ -99,6 +99,12 @@ static inline unsigned wf_backoff(unsigned *pauses, unsigned max)
  * the sleepers that remain and may claim a handoff. Returns 0 or ETIMEDOUT. */
 WF_HIDDEN int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d);
 
+/* For a condition's notify_all, which moves sleepers onto l->word: if l is held,
+ * make sure PARKED is set, so that its next release wakes one sleeper there, and
+ * return true. If l is free, return false, having first woken one sleeper of the
+ * word when `wake_if_free` (it takes the lock keeping PARKED for the others). */
+WF_HIDDEN bool wf_lock_mark_parked(weft_lock *l, bool wake_if_free);
+
 /* For a condition wait on an rlock: if the caller holds r, release it fully
  * (waking a sleeper, if any) and return the recursion count it had; else change
  * nothing and return 0. */

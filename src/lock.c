@@ -1,17 +1,24 @@
 /* weft_lock slow paths. The word's state table is in include/weft/lock.h.
  *
- * Acquire: spin a bounded time while the owner is likely running (no sleeper yet),
- * then sleep on the word with PARKED set. The spin backs off exponentially between
- * loads of the word: each load of a spinner pulls the line away from the owner, whose
- * next acquire then misses, so few loads let the owner run several critical sections
- * in a row as it would with its rivals asleep, without their sleep and wake. A thread that returns from
- * a sleep takes a free lock as LOCKED|PARKED, because it cannot know whether other
+ * Acquire: spin a bounded time while the owner is likely running (no sleeper yet;
+ * the waiting core's WF_SPIN_LOCK policy), then sleep on the word with PARKED set.
+ * The spin backs off exponentially between loads of the word: each load of a
+ * spinner pulls the line away from the owner, whose next acquire then misses, so
+ * few loads let the owner run several critical sections in a row as it would with
+ * its rivals asleep, without their sleep and wake. A thread that returns from a
+ * sleep takes a free lock as LOCKED|PARKED, because it cannot know whether other
  * sleepers remain (Drepper, "Futexes Are Tricky", mutex 2). After sleeping about
  * WF_FAIR_AFTER_NS a sleeper sets FAIR; the next release then keeps the lock
  * LOCKED, sets HANDOFF and wakes one sleeper, who owns it on clearing HANDOFF.
  * Barging threads and spinners never clear HANDOFF, so the handoff reaches a
- * sleeper. */
-#include "internal.h"
+ * sleeper.
+ *
+ * The word is this file's alone (and the inline fast paths'): a condition's
+ * notify_all, which moves its sleepers onto the word, sets PARKED through
+ * wf_lock_mark_parked. */
+#include "waiting.h"
+
+#include "profile_internal.h"
 
 extern inline bool weft_lock_try_acquire(weft_lock *l);
 extern inline int weft_lock_acquire(weft_lock *l);
@@ -20,14 +27,18 @@ extern inline int weft_lock_acquire_until(weft_lock *l, weft_deadline d);
 extern inline int weft_lock_release(weft_lock *l);
 extern inline bool weft_lock_locked(const weft_lock *l);
 
+/* Under TSan (src/tsan.h) a slow acquire is told after it succeeded and a slow
+ * release before it publishes, on the word the inline fast paths use: the
+ * handoffs of a contended lock are then seen by a TSan program however its own
+ * fast paths are built (announced as mutexes, or plain atomics). */
+static int wf_lock_acquired(weft_lock *l, int r)
+{
+    if (r == 0)
+        wf_tsan_acquire(&l->word);
+    return r;
+}
+
 enum {
-    /* Pauses spent spinning before sleeping: 10-40 us on a 2020s x86 (a pause is
-     * 10-40 ns; 18.7 ns on the AMD EPYC of BENCHMARKS.md), about what a futex sleep
-     * and wake cost on a virtual machine, so spinning costs at most about twice what
-     * sleeping would (competitive spinning). BENCHMARKS.md has the figures that
-     * chose it. */
-    WF_SPIN_LIMIT = 1000,
-    WF_SPIN_MAX_PAUSES = 256,       /* the longest pause run between two loads */
     WF_FAIR_AFTER_NS = 1000 * 1000, /* a sleeper this old asks for a handoff */
 };
 
@@ -67,7 +78,7 @@ static int wf_lock_sleep(weft_lock *l, weft_deadline d, bool woken)
          * kernel sees the change and returns at once, or the wake finds us. */
         if (!first_sleep)
             first_sleep = weft_now_ns();
-        int r = wf_wait(&l->word, want, d);
+        int r = wf_sleep(&l->word, want, d);
         int64_t now = weft_now_ns();
         starving = now - first_sleep >= WF_FAIR_AFTER_NS;
         woken = true;
@@ -95,35 +106,76 @@ static int wf_lock_sleep(weft_lock *l, weft_deadline d, bool woken)
     }
 }
 
-int weft__lock_acquire_slow(weft_lock *l, weft_deadline d)
+/* The contended acquire, behind the public entry below. */
+static int wf_lock_acquire_contended(weft_lock *l, weft_deadline d)
 {
     /* Spin while the lock is held by a running owner and nobody sleeps yet. */
-    unsigned pauses = 1;
-    for (unsigned spent = 0; spent < WF_SPIN_LIMIT;) {
+    for (wf_spinner spin = wf_spinner_start(WF_SPIN_LOCK); !wf_spin_spent(&spin);) {
         uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);
         if (!(old & WEFT_LOCK_LOCKED)) {
             /* acquire: pairs with the release that freed the lock. */
             if (atomic_compare_exchange_weak_explicit(&l->word, &old, old | WEFT_LOCK_LOCKED,
                                                       memory_order_acquire, memory_order_relaxed))
-                return 0;
-            spent++; /* lost the race: counts, so the spin stays bounded */
+                return wf_lock_acquired(l, 0);
+            wf_spin_count(&spin); /* lost the race: counts, so the spin stays bounded */
             continue;
         }
         if (old & WEFT_LOCK_PARKED)
             break; /* others already sleep: spinning would only steal from them */
-        spent += wf_backoff(&pauses, WF_SPIN_MAX_PAUSES);
+        wf_spin(&spin);
     }
 
-    return wf_lock_sleep(l, d, false);
+    return wf_lock_acquired(l, wf_lock_sleep(l, d, false));
+}
+
+/* While profiling, the caller's return address is the site of the waits. */
+int weft__lock_acquire_slow(weft_lock *l, weft_deadline d)
+{
+    if (WF_LIKELY(!wf_profile_on()))
+        return wf_lock_acquire_contended(l, d);
+    void *outer = wf_profile_enter(__builtin_return_address(0));
+    int rc = wf_lock_acquire_contended(l, d);
+    wf_profile_leave(outer);
+    return rc;
 }
 
 int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d)
 {
-    return wf_lock_sleep(l, d, true);
+    return wf_lock_acquired(l, wf_lock_sleep(l, d, true));
+}
+
+/* For a condition's notify_all (src/internal.h): the one place outside the
+ * acquire and release paths that changes the word. */
+bool wf_lock_mark_parked(weft_lock *l, bool wake_if_free)
+{
+    /* relaxed: PARKED only asks the owner's release to wake; it publishes no data. */
+    uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+    for (;;) {
+        if (!(w & WEFT_LOCK_LOCKED)) {
+            /* Lost wakeup avoided (for the caller, who moved sleepers onto the word
+             * since its last look): a release in between stored the word and then
+             * woke, which the wait layer orders against the moves, so either its
+             * wake found a moved sleeper or this load sees its store, and we wake
+             * one ourselves; it takes the lock keeping PARKED for the others. */
+            if (wake_if_free)
+                wf_wake(&l->word, 1);
+            return false;
+        }
+        if (w & WEFT_LOCK_PARKED)
+            return true;
+        if (atomic_compare_exchange_weak_explicit(&l->word, &w, w | WEFT_LOCK_PARKED,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return true;
+    }
 }
 
 int weft__lock_release_slow(weft_lock *l)
 {
+    /* While profiling: the holder the sleeper this release wakes blames. */
+    if (WF_UNLIKELY(wf_profile_on()))
+        wf_profile_release(&l->word, __builtin_return_address(0));
+    /* Before any of the release CASes below (an EPERM tells one more, harmlessly). */
+    wf_tsan_release(&l->word);
     uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);
     for (;;) {
         if (!(old & WEFT_LOCK_LOCKED))

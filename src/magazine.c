@@ -8,36 +8,8 @@
 
 #include <stdlib.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define WF_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WF_ASAN 1
-#endif
-#endif
-#ifdef WF_ASAN
-#include <sanitizer/asan_interface.h>
-#define WF_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define WF_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define WF_POISON(p, n) ((void)(p), (void)(n))
-#define WF_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
-
-struct wf_magazine {
-    struct wf_magazine *next; /* in the depot */
-    uint32_t n;
-    void *items[WF_MAGAZINE_SIZE];
-};
-
-struct wf_magazine_cache {
-    struct wf_magazine *loaded, *previous;
-    wf_magazine_class *cls; /* set on first use: the exit hook needs it */
-};
-
-/* initial-exec: no __tls_get_addr call in the shared library (48 bytes of static
- * TLS). */
-static _Thread_local struct wf_magazine_cache wf_caches[WF_MAGAZINE_CLASSES]
+/* Every thread's caches (declared in magazine.h, for the inline fast paths). */
+_Thread_local struct wf_magazine_cache wf_magazine_caches[WF_MAGAZINE_CLASSES]
     __attribute__((tls_model("initial-exec")));
 
 static void wf_magazine_free_all(wf_magazine_class *c, struct wf_magazine *m)
@@ -67,11 +39,29 @@ static void wf_depot_put(wf_magazine_class *c, struct wf_magazine *m)
         wf_magazine_free_all(c, m);
 }
 
+/* A magazine from the depot was last written by another thread, and we are about to
+ * read (a full one) or write (an empty one) its whole array, one pointer per object
+ * handed out or taken back: fetch all its lines at once, so that their misses
+ * overlap instead of costing one, in turn, every eight objects. (Measured on the
+ * unbounded queue, whose producer allocates what its consumer frees: without it the
+ * magazines cost 10-30% of its throughput against nodes linked through themselves.) */
+static void wf_magazine_prefetch_read(const struct wf_magazine *m)
+{
+    for (size_t off = 0; off < sizeof *m; off += WF_CACHE_LINE)
+        __builtin_prefetch((const char *)m + off, 0);
+}
+
+static void wf_magazine_prefetch_write(struct wf_magazine *m)
+{
+    for (size_t off = 0; off < sizeof *m; off += WF_CACHE_LINE)
+        __builtin_prefetch((char *)m + off, 1);
+}
+
 /* WF_EXIT_CACHES: the exiting thread's magazines go to the depots. */
 static void wf_magazine_thread_exit(void)
 {
     for (int id = 0; id < WF_MAGAZINE_CLASSES; id++) {
-        struct wf_magazine_cache *t = &wf_caches[id];
+        struct wf_magazine_cache *t = &wf_magazine_caches[id];
         if (t->loaded)
             wf_depot_put(t->cls, t->loaded);
         if (t->previous)
@@ -94,9 +84,9 @@ static void *wf_magazine_fresh(wf_magazine_class *c)
     return aligned_alloc(c->align, c->size);
 }
 
-void *wf_magazine_alloc(wf_magazine_class *c)
+void *wf_magazine_alloc_slow(wf_magazine_class *c)
 {
-    struct wf_magazine_cache *t = &wf_caches[c->id];
+    struct wf_magazine_cache *t = &wf_magazine_caches[c->id];
     if (WF_UNLIKELY(!t->loaded || t->loaded->n == 0)) {
         if (t->previous && t->previous->n > 0) {
             struct wf_magazine *m = t->previous;
@@ -121,6 +111,7 @@ void *wf_magazine_alloc(wf_magazine_class *c)
             weft_lock_release(&c->lock);
             if (!full)
                 return wf_magazine_fresh(c);
+            wf_magazine_prefetch_read(full);
         }
     }
     void *obj = t->loaded->items[--t->loaded->n];
@@ -128,9 +119,9 @@ void *wf_magazine_alloc(wf_magazine_class *c)
     return obj;
 }
 
-void wf_magazine_free(wf_magazine_class *c, void *obj)
+void wf_magazine_free_slow(wf_magazine_class *c, void *obj)
 {
-    struct wf_magazine_cache *t = &wf_caches[c->id];
+    struct wf_magazine_cache *t = &wf_magazine_caches[c->id];
     if (WF_UNLIKELY(!t->loaded || t->loaded->n == WF_MAGAZINE_SIZE)) {
         if (t->previous && t->previous->n == 0) {
             struct wf_magazine *m = t->previous;
@@ -149,6 +140,7 @@ void wf_magazine_free(wf_magazine_class *c, void *obj)
                 free(obj);
                 return;
             }
+            wf_magazine_prefetch_write(empty);
             empty->n = 0;
             if (t->previous)
                 wf_depot_put(c, t->previous);

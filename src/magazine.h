@@ -37,9 +37,65 @@ typedef struct wf_magazine_class {
     {.id = (id_), .size = (size_), .align = (align_), .depot_max = (depot_max_),              \
      .lock = WEFT_LOCK_INIT, .full = NULL, .empty = NULL, .full_count = 0}
 
-/* An object of the class (uninitialised memory), or NULL when out of memory. */
-WF_HIDDEN void *wf_magazine_alloc(wf_magazine_class *c);
+#if defined(__SANITIZE_ADDRESS__)
+#define WF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WF_ASAN 1
+#endif
+#endif
+#ifdef WF_ASAN
+#include <sanitizer/asan_interface.h>
+#define WF_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define WF_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define WF_POISON(p, n) ((void)(p), (void)(n))
+#define WF_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+struct wf_magazine {
+    struct wf_magazine *next; /* in the depot */
+    uint32_t n;
+    void *items[WF_MAGAZINE_SIZE];
+};
+
+struct wf_magazine_cache {
+    struct wf_magazine *loaded, *previous;
+    wf_magazine_class *cls; /* set on first use: the exit hook needs it */
+};
+
+/* The calling thread's caches, one per class (src/magazine.c). initial-exec: no
+ * __tls_get_addr call in the shared library (48 bytes of static TLS). */
+WF_HIDDEN extern _Thread_local struct wf_magazine_cache wf_magazine_caches[WF_MAGAZINE_CLASSES]
+    __attribute__((tls_model("initial-exec")));
+
+/* The slow paths (src/magazine.c): a magazine swap, the depot, malloc. */
+WF_HIDDEN void *wf_magazine_alloc_slow(wf_magazine_class *c);
+WF_HIDDEN void wf_magazine_free_slow(wf_magazine_class *c, void *obj);
+
+/* An object of the class (uninitialised memory), or NULL when out of memory.
+ * Inline: the loaded magazine's top, when it has one (a pool task and a queue
+ * node take one each). */
+static inline void *wf_magazine_alloc(wf_magazine_class *c)
+{
+    struct wf_magazine *m = wf_magazine_caches[c->id].loaded;
+    if (WF_UNLIKELY(!m || m->n == 0))
+        return wf_magazine_alloc_slow(c);
+    void *obj = m->items[--m->n];
+    WF_UNPOISON(obj, c->size);
+    return obj;
+}
+
 /* Gives obj (from wf_magazine_alloc of the same class) back. Never fails. */
-WF_HIDDEN void wf_magazine_free(wf_magazine_class *c, void *obj);
+static inline void wf_magazine_free(wf_magazine_class *c, void *obj)
+{
+    struct wf_magazine *m = wf_magazine_caches[c->id].loaded;
+    if (WF_UNLIKELY(!m || m->n == WF_MAGAZINE_SIZE)) {
+        wf_magazine_free_slow(c, obj);
+        return;
+    }
+    m->items[m->n++] = obj;
+    WF_POISON(obj, c->size);
+}
 
 #endif

@@ -1,10 +1,11 @@
 /* weft_once slow path. The word's state table is in include/weft/once.h.
  *
  * The first caller to move the word from 0 to RUNNING runs the function; later
- * callers set WAITERS and sleep until the runner stores DONE. Recursion is caught
- * with a per-thread list of the flags this thread is running (frames on its own
- * stack), read only on the slow path. */
-#include "internal.h"
+ * callers set WAITERS and sleep until the runner stores DONE (the waiting core's
+ * flag-then-wait, wf_sleep_flagged). Recursion is caught with a per-thread list
+ * of the flags this thread is running (frames on its own stack), read only on the
+ * slow path. */
+#include "waiting.h"
 
 extern inline int weft_once_call(weft_once *o, void (*fn)(void *), void *arg);
 extern inline bool weft_once_done(const weft_once *o);
@@ -31,7 +32,9 @@ static void wf_once_run(weft_once *o, void (*fn)(void *), void *arg)
     wf_once_running = &frame;
     fn(arg);
     wf_once_running = frame.outer;
-    /* release: publishes everything fn wrote to the callers that load DONE. */
+    /* release: publishes everything fn wrote to the callers that load DONE (told
+     * to TSan too, src/tsan.h). */
+    wf_tsan_release(&o->state);
     uint32_t old = atomic_exchange_explicit(&o->state, WEFT_ONCE_DONE, memory_order_release);
     /* Lost wakeup avoided: the word is DONE before we wake, so a caller about to
      * sleep on RUNNING|WAITERS finds it changed and does not sleep. */
@@ -46,8 +49,10 @@ int weft__once_call_slow(weft_once *o, void (*fn)(void *), void *arg)
     /* acquire: if this shows DONE, fn's writes are visible to us. */
     uint32_t old = atomic_load_explicit(&o->state, memory_order_acquire);
     for (;;) {
-        if (old == WEFT_ONCE_DONE)
+        if (old == WEFT_ONCE_DONE) {
+            wf_tsan_acquire(&o->state);
             return 0;
+        }
         if (old == 0) {
             /* relaxed: winning orders nothing (no function has run); on failure we
              * re-load with acquire. */
@@ -62,21 +67,9 @@ int weft__once_call_slow(weft_once *o, void (*fn)(void *), void *arg)
         }
         if (wf_once_running_here(o))
             return EDEADLK;
-        if (!(old & WEFT_ONCE_WAITERS)) {
-            /* relaxed: announcing a sleeper orders no data. */
-            if (!atomic_compare_exchange_strong_explicit(&o->state, &old,
-                                                         old | WEFT_ONCE_WAITERS,
-                                                         memory_order_relaxed,
-                                                         memory_order_relaxed)) {
-                old = atomic_load_explicit(&o->state, memory_order_acquire);
-                continue;
-            }
-            old |= WEFT_ONCE_WAITERS;
-        }
-        /* Lost wakeup avoided: we sleep only while the word is still
-         * RUNNING|WAITERS; the runner stores DONE before it wakes. */
-        wf_wait(&o->state, old, WEFT_DEADLINE_NEVER);
-        /* acquire: as above. */
-        old = atomic_load_explicit(&o->state, memory_order_acquire);
+        /* Lost wakeup avoided: we sleep only while the word still reads RUNNING
+         * with WAITERS set; the runner stores DONE before it wakes. `old` comes
+         * back as a fresh acquire load (as above). */
+        wf_sleep_flagged(&o->state, &old, WEFT_ONCE_WAITERS, WEFT_DEADLINE_NEVER);
     }
 }

@@ -22,4 +22,11 @@ WF_HIDDEN size_t wf_os_thread_name_max(void);
  * its OS-visible name; does nothing where the OS has no such name. */
 WF_HIDDEN void wf_os_set_thread_name(const char *name);
 
+/* Makes every CPU now running a thread of this process pass a full memory barrier
+ * before this returns (Linux: membarrier(2), private expedited): the heavy side of
+ * an asymmetric fence, whose light side then needs only a compiler barrier.
+ * Returns false, having done nothing, where the OS has no such call. Costs a few
+ * microseconds (an interrupt to each such CPU); never blocks otherwise. */
+WF_HIDDEN bool wf_os_barrier_all(void);
+
 #endif

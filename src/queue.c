@@ -1,5 +1,5 @@
-/* The queue family's shared half: create/destroy, the blocking loop, the event
- * counts, task accounting (task_done / join) and shutdown. The kinds live in
+/* The queue family's shared half: create/destroy, the blocking loop, task
+ * accounting (task_done / join) and shutdown. The kinds live in
  * queue_ring.c (bounded FIFO), queue_linked.c (unbounded FIFO, SimpleQueue) and
  * queue_locked.c (LIFO, PRIORITY); the public layout and state tables are in
  * include/weft/queue.h.
@@ -8,10 +8,15 @@
  * implementation counts puts anyway (the ring's tail position, the others' put
  * counter), so unfinished = puts - done, both modulo q->count_mod (the ring's
  * positions wrap after 2^31 laps). task_done advances `done` by CAS, refusing to pass
- * puts; join waits on the all_done event count for the two to meet.
+ * puts; join waits on the all_done wait list for the two to meet.
  *
  * Lost wakeups: every sleep goes through the wait-list protocol of the waiting core
- * (src/waiting.h: list, re-check with seq_cst loads, sleep until woken). */
+ * (src/waiting.h: list, re-check with seq_cst loads, sleep until woken).
+ *
+ * Destroy: a thread counts itself in q->waiting from before its first spin to after
+ * its last touch of q (the blocking loop, join, and the peer waits inside the
+ * kinds' attempts), so destroy refuses while any thread waits; see
+ * queue_internal.h. */
 #include "queue_internal.h"
 
 #include <stdlib.h>
@@ -38,64 +43,66 @@ static const wf_queue_impl *wf_impl(const weft_queue *q)
 /* ---- the blocking loop --------------------------------------------------------- */
 
 ssize_t wf_queue_block(weft_queue *q, wf_queue_attempt *attempt, wf_queue_op *op,
-                       weft__waitlist *e, bool (*can_again)(const weft_queue *),
+                       wf_waitlist *e, bool (*can_again)(const weft_queue *),
                        weft_deadline d, bool nowait)
 {
-    unsigned spins = 0, peer_spins = 0, backoff = 1;
+    ssize_t r = attempt(q, op, false);
+    if (r != -EINPROGRESS && (r != -EAGAIN || nowait))
+        return r; /* moved, failed for good, or would block and may not: no wait */
+    wf_queue_enter(q);
+    /* Spin first: a peer on another core usually fills or drains within a few
+     * hundred nanoseconds, far less than a sleep and a wake cost. The policy's
+     * exponential backoff between attempts leaves the peer the cells' cache lines,
+     * so it moves a run of items before we look again (one miss per run, not one
+     * per item). A peer half way through its put or get is running: wait for it,
+     * never sleep on it. */
+    wf_spinner spin = wf_spinner_start(WF_SPIN_QUEUE);
+    wf_spinner peer = wf_spinner_start(WF_SPIN_PEER);
     bool token = false; /* a notifier spent a wakeup on us */
-    ssize_t r;
     for (;;) {
-        r = attempt(q, op, false);
         if (r == -EINPROGRESS) {
-            wf_queue_backoff(&peer_spins);
-            continue;
-        }
-        if (r != -EAGAIN || nowait)
+            wf_spin(&peer);
+        } else if (r != -EAGAIN || nowait) {
             break;
-        /* Spin first: a peer on another core usually fills or drains within a few
-         * hundred nanoseconds, far less than a sleep and a wake cost. Backing off
-         * exponentially between attempts leaves the peer the cells' cache lines, so
-         * it moves a run of items before we look again (one miss per run, not one
-         * per item); about 20 us in all, a futex sleep and wake's cost. */
-        if (spins < WF_QUEUE_SPIN_PAUSES) {
-            spins += wf_backoff(&backoff, WF_QUEUE_MAX_BACKOFF);
-            continue;
+        } else if (!wf_spin(&spin)) {
+            wf_waiter w;
+            wf_waitlist_prepare(e, &w);
+            r = attempt(q, op, true);
+            if (r == -EAGAIN && !weft_deadline_passed(d)) {
+                /* Lost wakeup avoided: the re-check above followed our listing, a
+                 * notifier's change precedes its look at waiters (src/waiting.h). */
+                if (wf_waiter_sleep(&w, d) || wf_waitlist_cancel(e, &w))
+                    token = true;
+            } else {
+                if (wf_waitlist_cancel(e, &w))
+                    token = true;
+                if (r == -EAGAIN) {
+                    r = -ETIMEDOUT;
+                    break;
+                }
+                continue; /* moved, failed, or a peer half way: decided above */
+            }
         }
-        wf_waiter w;
-        wf_waitlist_prepare(e, &w);
-        r = attempt(q, op, true);
-        if (r == -EAGAIN && !weft_deadline_passed(d)) {
-            /* Lost wakeup avoided: see queue_internal.h; the re-check above followed
-             * our listing, a notifier's change precedes its look at waiters. */
-            if (wf_waiter_sleep(&w, d) || wf_waitlist_cancel(e, &w))
-                token = true;
-            continue;
-        }
-        if (wf_waitlist_cancel(e, &w))
-            token = true;
-        if (r == -EINPROGRESS) {
-            wf_queue_backoff(&peer_spins);
-            continue;
-        }
-        if (r == -EAGAIN)
-            r = -ETIMEDOUT;
-        break;
+        r = attempt(q, op, false);
     }
     /* A wakeup spent on us may have been meant for a change we did not use (our
      * re-check succeeded on another, or in the ring the item or free cell sits past
      * the position we looked at): while more could move, pass one on. */
     if (token && r > 0 && can_again(q))
         wf_waitlist_notify(e, 1);
+    wf_queue_leave(q); /* our last touch of q */
     return r;
 }
 
 /* ---- create / destroy ---------------------------------------------------------- */
 
-int wf_queue_alloc(weft_queue **out, size_t bytes, size_t maxsize, int kind)
+weft_queue *wf_queue_alloc(size_t bytes, size_t maxsize, int kind, int *err)
 {
     void *mem;
-    if (posix_memalign(&mem, 64, bytes) != 0)
-        return ENOMEM;
+    if (posix_memalign(&mem, WF_CACHE_LINE, bytes) != 0) {
+        *err = ENOMEM;
+        return NULL;
+    }
     memset(mem, 0, bytes);
     weft_queue *q = mem;
     q->kind = kind;
@@ -109,20 +116,23 @@ int wf_queue_alloc(weft_queue **out, size_t bytes, size_t maxsize, int kind)
     /* Counters wrap modulo count_mod: the ring's lap field holds 31 bits; the
      * others count in 63 bits beside the CLOSED bit. */
     q->count_mod = q->impl == WF_QUEUE_RING ? (uint64_t)maxsize << 31 : WEFT__QUEUE_CLOSED;
-    int r = wf_impl(q)->init(q);
-    if (r != 0) {
+    *err = wf_impl(q)->init(q);
+    if (*err != 0) {
         free(q);
-        return r;
+        return NULL;
     }
-    *out = q;
-    return 0;
+    return q;
 }
 
-bool wf_queue_has_sleepers(const weft_queue *q)
+bool wf_queue_busy(const weft_queue *q)
 {
-    /* relaxed: a snapshot; destroying while threads still call in is the caller's
-     * bug, this only catches the sleepers it can see. */
-    return atomic_load_explicit(&q->not_empty.waiters, memory_order_relaxed) ||
+    /* acquire: pairs with the release of each thread leaving a waiting loop, so a
+     * thread seen gone has finished with q before we free it. A thread that has not
+     * entered yet is on a path that waits for nothing: the caller's race (see
+     * weft/queue.h). relaxed for the wait lists: their sleepers are counted in
+     * `waiting` too; this is the same snapshot taken twice. */
+    return atomic_load_explicit(&q->waiting, memory_order_acquire) != 0 ||
+           atomic_load_explicit(&q->not_empty.waiters, memory_order_relaxed) ||
            atomic_load_explicit(&q->not_full.waiters, memory_order_relaxed) ||
            atomic_load_explicit(&q->all_done.waiters, memory_order_relaxed);
 }
@@ -137,14 +147,18 @@ int weft_queue_create(weft_queue **q, size_t maxsize, int kind)
 {
     if (!q || (kind != WEFT_FIFO && kind != WEFT_LIFO && kind != WEFT_PRIORITY))
         return EINVAL;
-    return wf_queue_alloc(q, sizeof(weft_queue), maxsize, kind);
+    int err;
+    weft_queue *made = wf_queue_alloc(sizeof(weft_queue), maxsize, kind, &err);
+    if (made)
+        *q = made; /* only on success: a failed create leaves *q as it was */
+    return err;
 }
 
 int weft_queue_destroy(weft_queue *q)
 {
     if (!q)
         return EINVAL;
-    if (wf_queue_has_sleepers(q))
+    if (wf_queue_busy(q))
         return EBUSY;
     wf_queue_free(q);
     return 0;
@@ -160,13 +174,19 @@ static int wf_single_result(ssize_t r)
 static ssize_t wf_put(weft_queue *q, wf_queue_op *op, weft_deadline d, bool nowait)
 {
     const wf_queue_impl *impl = wf_impl(q);
+    /* Every kind: a put happens before the gets after it, told to TSan on the
+     * queue (src/tsan.h; the ring also tells it per cell, for its inline paths). */
+    wf_tsan_release(&q->tail);
     return wf_queue_block(q, impl->put, op, &q->not_full, impl->can_put, d, nowait);
 }
 
 static ssize_t wf_get(weft_queue *q, wf_queue_op *op, weft_deadline d, bool nowait)
 {
     const wf_queue_impl *impl = wf_impl(q);
-    return wf_queue_block(q, impl->get, op, &q->not_empty, impl->can_get, d, nowait);
+    ssize_t r = wf_queue_block(q, impl->get, op, &q->not_empty, impl->can_get, d, nowait);
+    if (r > 0)
+        wf_tsan_acquire(&q->tail); /* see wf_put */
+    return r;
 }
 
 int weft__queue_put_slow(weft_queue *q, void *item, weft_deadline d, bool nowait)
@@ -273,7 +293,7 @@ bool weft_queue_full(const weft_queue *q)
 /* ---- tasks ------------------------------------------------------------------------ */
 
 /* Items put and not yet marked done. seq_cst loads: the joiner's re-check half of the
- * all_done event count (task_done's half is its seq_cst CAS on done). */
+ * all_done pair (task_done's half is its seq_cst CAS on done). */
 static uint64_t wf_unfinished(const weft_queue *q)
 {
     uint64_t done = atomic_load_explicit(&q->done, memory_order_seq_cst);
@@ -296,7 +316,7 @@ static uint64_t wf_mark_done(weft_queue *q, uint64_t k)
         uint64_t next = done + add;
         if (next >= q->count_mod)
             next -= q->count_mod;
-        /* seq_cst: the change half of the all_done event count, before the waiters
+        /* seq_cst: the change half of the all_done wait list, before the waiters
          * load in wf_waitlist_notify; release also publishes the task's work to join. */
         if (atomic_compare_exchange_weak_explicit(&q->done, &done, next, memory_order_seq_cst,
                                                   memory_order_relaxed)) {
@@ -318,18 +338,30 @@ int weft_queue_join_until(weft_queue *q, weft_deadline d)
 {
     if (!q)
         return EINVAL;
+    if (wf_unfinished(q) == 0)
+        return 0;
+    if (weft_deadline_passed(d))
+        return ETIMEDOUT;
+    wf_queue_enter(q);
+    int r;
     for (;;) {
-        if (wf_unfinished(q) == 0)
-            return 0;
-        if (weft_deadline_passed(d))
-            return ETIMEDOUT;
         wf_waiter w;
         wf_waitlist_prepare(&q->all_done, &w);
-        /* Lost wakeup avoided: this re-check follows our listing (see
-         * queue_internal.h); the last task_done's CAS precedes its waiters load. */
+        /* Lost wakeup avoided: this re-check follows our listing (src/waiting.h);
+         * the last task_done's CAS precedes its waiters load. */
         if (wf_unfinished(q) == 0 || !wf_waiter_sleep(&w, d))
             wf_waitlist_cancel(&q->all_done, &w);
+        if (wf_unfinished(q) == 0) {
+            r = 0;
+            break;
+        }
+        if (weft_deadline_passed(d)) {
+            r = ETIMEDOUT;
+            break;
+        }
     }
+    wf_queue_leave(q); /* our last touch of q */
+    return r;
 }
 
 int weft_queue_join(weft_queue *q, int64_t timeout_ns)
@@ -343,6 +375,9 @@ int weft_queue_shutdown(weft_queue *q, bool immediate)
 {
     if (!q)
         return EINVAL;
+    /* An immediate shutdown may wait for puts and gets under way: it counts as
+     * waiting throughout. */
+    wf_queue_enter(q);
     uint64_t discarded = wf_impl(q)->shutdown(q, immediate);
     if (discarded)
         wf_mark_done(q, discarded);
@@ -352,5 +387,6 @@ int weft_queue_shutdown(weft_queue *q, bool immediate)
     wf_waitlist_notify(&q->not_full, INT_MAX);
     wf_waitlist_notify(&q->not_empty, INT_MAX);
     wf_waitlist_notify(&q->all_done, INT_MAX);
+    wf_queue_leave(q); /* our last touch of q */
     return 0;
 }

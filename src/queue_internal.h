@@ -3,16 +3,14 @@
  * include/weft/queue.h.
  *
  * Structure: weft_queue holds what every kind shares (the tail/head counters, the
- * event counts, the task count); an implementation (ring, linked, locked) supplies
- * one-shot attempts, and src/queue.c turns attempts into blocking calls with one
- * loop: try, spin a little, announce, re-check, sleep. */
+ * wait lists, the task count, the count of waiting threads); an implementation
+ * (ring, linked, locked) supplies one-shot attempts, and src/queue.c turns attempts
+ * into blocking calls with one loop: try, spin a little, list, re-check, sleep. */
 #ifndef WEFT_QUEUE_INTERNAL_H
 #define WEFT_QUEUE_INTERNAL_H
 
 #include "waiting.h"
 #include "weft/queue.h"
-
-#include <sched.h>
 
 /* One request as the blocking loop sees it: up to n items to put from `in` (with
  * priority `prio`) or to get into `out`. */
@@ -53,26 +51,26 @@ enum { WF_QUEUE_RING, WF_QUEUE_LINKED, WF_QUEUE_LOCKED };
 WF_HIDDEN extern const wf_queue_impl wf_queue_ring_impl, wf_queue_linked_impl,
     wf_queue_locked_impl;
 
-/* Sleeping: every sleep goes through the waiting core's wait lists
- * (src/waiting.h: prepare, re-check with seq_cst loads, sleep or cancel). */
-
-/* ---- helpers ------------------------------------------------------------------ */
-enum {
-    WF_QUEUE_SPINS = 128, /* attempts before yielding to a peer half way */
-    WF_QUEUE_SPIN_PAUSES = 1000, /* pauses spent before sleeping on empty/full */
-    WF_QUEUE_MAX_BACKOFF = 256,   /* the longest pause run between two attempts */
-};
-
-/* Waiting for a peer that is half way through a put or get: spin, then yield the
- * CPU (it may be preempted on it). */
-static inline void wf_queue_backoff(unsigned *spins)
+/* Sleeping and spinning go through the waiting core (src/waiting.h): wait lists
+ * (prepare, re-check with seq_cst loads, sleep or cancel) and its spin policies,
+ * WF_SPIN_QUEUE before sleeping on empty / full, WF_SPIN_PEER for a peer half way.
+ *
+ * q->waiting counts the threads inside a waiting loop of q (spinning or sleeping in
+ * a put, get, batch or join; and a shutdown, throughout): a thread enters before its
+ * first spin and leaves after its last touch of q, so weft_queue_destroy can refuse
+ * (EBUSY) while any thread waits. A destroy racing a call that has not started
+ * waiting is the caller's bug (see weft/queue.h). */
+static inline void wf_queue_enter(weft_queue *q)
 {
-    if (*spins < WF_QUEUE_SPINS) {
-        (*spins)++;
-        wf_cpu_relax();
-    } else {
-        sched_yield();
-    }
+    /* relaxed: entering publishes nothing; destroy only counts us. */
+    atomic_fetch_add_explicit(&q->waiting, 1, memory_order_relaxed);
+}
+
+static inline void wf_queue_leave(weft_queue *q)
+{
+    /* release: pairs with destroy's acquire load, so everything we did to q happens
+     * before a destroy that sees us gone frees it. */
+    atomic_fetch_sub_explicit(&q->waiting, 1, memory_order_release);
 }
 
 /* The blocking loop shared by every kind and direction: attempts until one moves
@@ -102,10 +100,12 @@ WF_HIDDEN ssize_t wf_linked_put(weft_queue *q, wf_queue_op *op, bool recheck);
 WF_HIDDEN ssize_t wf_linked_get(weft_queue *q, wf_queue_op *op, bool recheck);
 WF_HIDDEN bool wf_linked_can_get(const weft_queue *q);
 
-/* Allocates a zeroed weft_queue (cache-line aligned) and runs the implementation's
- * init; frees it again. */
-WF_HIDDEN int wf_queue_alloc(weft_queue **out, size_t bytes, size_t maxsize, int kind);
-WF_HIDDEN bool wf_queue_has_sleepers(const weft_queue *q);
+/* Allocates a zeroed weft_queue of `bytes` (cache-line aligned) and runs the
+ * implementation's init: the queue (*err = 0), or NULL (*err = ENOMEM). */
+WF_HIDDEN weft_queue *wf_queue_alloc(size_t bytes, size_t maxsize, int kind, int *err);
+/* Whether a thread waits in one of q's calls (destroy then refuses). */
+WF_HIDDEN bool wf_queue_busy(const weft_queue *q);
+/* Frees q and the items left in it; nobody uses q. */
 WF_HIDDEN void wf_queue_free(weft_queue *q);
 
 #endif

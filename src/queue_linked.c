@@ -18,135 +18,82 @@
  * tail - head <= maxsize; without, one fetch_add.
  *
  * Nodes: cds_wfcq links nodes; ours carry the item. A node is reused as soon as it
- * is dequeued (cds_wfcq never touches a dequeued node again), from a per-thread cache
- * refilled and drained by magazines of WF_MAGAZINE nodes through a global depot (a
- * list under a weft_lock): no malloc per item, one depot lock per WF_MAGAZINE
- * items when one thread puts and another gets. Nodes are never freed (the depot
- * keeps them for reuse); a thread's cache returns to the depot when it exits.
+ * is dequeued (cds_wfcq never touches a dequeued node again), through the house's
+ * per-thread object caches (src/magazine.h, class WF_MAGAZINE_QUEUE_NODE): no malloc
+ * per item, and one depot lock per WF_MAGAZINE_SIZE items when one thread puts and
+ * another gets. A thread's magazines return to the depot when it exits.
  *
  * TSan: liburcu's own synchronization is inline assembly, invisible to TSan, and
  * runs inside the (uninstrumented) library. The edges our code depends on are all
  * carried by C11 atomics here: the item is stored with release before the node is
- * linked and loaded with acquire after it is unlinked; nodes change hands through
- * the depot lock; counters are atomics. */
+ * linked and loaded with acquire after it is unlinked; nodes change hands between
+ * threads through the magazine depot's lock; counters are atomics. */
 #include "queue_internal.h"
 
-#include <pthread.h>
+#include "magazine.h"
+
 #include <stdlib.h>
 #include <urcu/wfcqueue.h>
 
 /* ---- nodes ---------------------------------------------------------------------- */
 
 typedef struct wf_node {
-    struct cds_wfcq_node link;     /* written and read only inside liburcu */
-    _Atomic(void *) item;          /* release by the put, acquire by the get */
-    struct wf_node *next_free;     /* in a cache or a magazine */
-    struct wf_node *next_magazine; /* first node of a magazine in the depot */
-    uint32_t magazine_count;       /* first node of a magazine: its length */
+    /* Inside liburcu once enqueued. Before that the node is the put's own, and the
+     * put chains the nodes it has allocated through link.next (wf_chain_*). */
+    struct cds_wfcq_node link;
+    _Atomic(void *) item; /* release by the put, acquire by the get */
 } wf_node;
 
-enum { WF_MAGAZINE = 64 };
+/* The depot keeps up to 4096 full magazines (2^18 nodes, about 8 MiB with malloc's
+ * headers): a backlog that large is recycled, not freed and allocated again; the
+ * nodes of a larger one go back to malloc as they are freed. */
+enum { WF_NODE_DEPOT_MAX = 4096 };
 
-typedef struct wf_node_cache {
-    wf_node *free;
-    uint32_t count;
-    bool registered; /* the thread-exit destructor is armed */
-} wf_node_cache;
-
-static _Thread_local wf_node_cache wf_cache;
-
-static struct {
-    weft_lock lock;
-    wf_node *magazines;
-} wf_depot = {WEFT_LOCK_INIT, NULL};
-
-static pthread_key_t wf_cache_key;
-static pthread_once_t wf_cache_once = PTHREAD_ONCE_INIT;
-
-/* Hands `count` nodes starting at `first` (linked by next_free) to the depot. */
-static void wf_depot_push(wf_node *first, uint32_t count)
-{
-    first->magazine_count = count;
-    weft_lock_acquire(&wf_depot.lock);
-    first->next_magazine = wf_depot.magazines;
-    wf_depot.magazines = first;
-    weft_lock_release(&wf_depot.lock);
-}
-
-static void wf_cache_flush(void *arg)
-{
-    (void)arg;
-    if (wf_cache.free)
-        wf_depot_push(wf_cache.free, wf_cache.count);
-    wf_cache.free = NULL;
-    wf_cache.count = 0;
-    wf_cache.registered = false;
-}
-
-static void wf_cache_key_init(void)
-{
-    pthread_key_create(&wf_cache_key, wf_cache_flush);
-}
-
-static void wf_cache_register(void)
-{
-    pthread_once(&wf_cache_once, wf_cache_key_init);
-    /* Any non-NULL value arms the destructor; the cache itself is thread-local. */
-    pthread_setspecific(wf_cache_key, &wf_cache);
-    wf_cache.registered = true;
-}
-
-/* Refills the empty cache: a magazine from the depot, or a fresh slab. */
-static bool wf_cache_refill(void)
-{
-    if (!wf_cache.registered)
-        wf_cache_register();
-    weft_lock_acquire(&wf_depot.lock);
-    wf_node *m = wf_depot.magazines;
-    if (m)
-        wf_depot.magazines = m->next_magazine;
-    weft_lock_release(&wf_depot.lock);
-    if (m) {
-        wf_cache.free = m;
-        wf_cache.count = m->magazine_count;
-        return true;
-    }
-    /* One allocation per magazine; its nodes stay in circulation for good. */
-    wf_node *slab = calloc(WF_MAGAZINE, sizeof *slab);
-    if (!slab)
-        return false;
-    for (int i = 0; i < WF_MAGAZINE - 1; i++)
-        slab[i].next_free = &slab[i + 1];
-    wf_cache.free = slab;
-    wf_cache.count = WF_MAGAZINE;
-    return true;
-}
+static wf_magazine_class wf_node_class = WF_MAGAZINE_CLASS_INIT(
+    WF_MAGAZINE_QUEUE_NODE, sizeof(wf_node), _Alignof(wf_node), WF_NODE_DEPOT_MAX);
 
 static wf_node *wf_node_alloc(void)
 {
-    if (WF_UNLIKELY(!wf_cache.free) && !wf_cache_refill())
-        return NULL;
-    wf_node *n = wf_cache.free;
-    wf_cache.free = n->next_free;
-    wf_cache.count--;
-    return n;
+    return wf_magazine_alloc(&wf_node_class);
 }
 
 static void wf_node_free(wf_node *n)
 {
-    if (WF_UNLIKELY(!wf_cache.registered))
-        wf_cache_register();
-    n->next_free = wf_cache.free;
-    wf_cache.free = n;
-    if (WF_UNLIKELY(++wf_cache.count >= 2 * WF_MAGAZINE)) {
-        /* Keep one magazine's worth; the rest (the older nodes) go to the depot. */
-        wf_node *last = n;
-        for (int i = 1; i < WF_MAGAZINE; i++)
-            last = last->next_free;
-        wf_depot_push(last->next_free, wf_cache.count - WF_MAGAZINE);
-        last->next_free = NULL;
-        wf_cache.count = WF_MAGAZINE;
+    wf_magazine_free(&wf_node_class, n);
+}
+
+/* A put's private chain of fresh nodes, oldest first. */
+typedef struct wf_chain {
+    wf_node *first, *last;
+} wf_chain;
+
+static void wf_chain_append(wf_chain *c, wf_node *n)
+{
+    n->link.next = NULL;
+    if (c->last)
+        c->last->link.next = &n->link;
+    else
+        c->first = n;
+    c->last = n;
+}
+
+static wf_node *wf_chain_take(wf_chain *c)
+{
+    wf_node *n = c->first;
+    if (n) {
+        c->first = n->link.next ? caa_container_of(n->link.next, wf_node, link) : NULL;
+        if (!c->first)
+            c->last = NULL;
     }
+    return n;
+}
+
+/* Returns the nodes left in the chain to this thread's cache. */
+static void wf_chain_free(wf_chain *c)
+{
+    wf_node *n;
+    while ((n = wf_chain_take(c)) != NULL)
+        wf_node_free(n);
 }
 
 /* ---- state ---------------------------------------------------------------------- */
@@ -156,7 +103,7 @@ typedef struct wf_linked {
     struct __cds_wfcq_head head;
     weft_lock get_lock;
     /* Producers' end, on its own cache line. */
-    struct cds_wfcq_tail tail __attribute__((aligned(64)));
+    struct cds_wfcq_tail tail __attribute__((aligned(WF_CACHE_LINE)));
 } wf_linked;
 
 static wf_linked *wf_linked_of(const weft_queue *q)
@@ -205,16 +152,6 @@ static ssize_t wf_linked_reserve(weft_queue *q, size_t n)
     }
 }
 
-/* Returns the n nodes of the list `nodes` to this thread's cache. */
-static void wf_node_free_list(wf_node *nodes)
-{
-    while (nodes) {
-        wf_node *next = nodes->next_free;
-        wf_node_free(nodes);
-        nodes = next;
-    }
-}
-
 ssize_t wf_linked_put(weft_queue *q, wf_queue_op *op, bool recheck)
 {
     (void)recheck; /* the reservation's loads are seq_cst anyway */
@@ -231,31 +168,27 @@ ssize_t wf_linked_put(weft_queue *q, wf_queue_op *op, bool recheck)
     }
     /* Nodes first, so that a counted put is never taken back for want of memory (an
      * immediate shutdown drains exactly the puts counted). */
-    wf_node *first = NULL, **link = &first;
+    wf_chain fresh = {NULL, NULL};
     for (size_t i = 0; i < want; i++) {
         wf_node *n = wf_node_alloc();
         if (!n) {
-            *link = NULL;
-            wf_node_free_list(first);
+            wf_chain_free(&fresh);
             return -ENOMEM;
         }
-        *link = n;
-        link = &n->next_free;
+        wf_chain_append(&fresh, n);
     }
-    *link = NULL;
     ssize_t k = wf_linked_reserve(q, want);
     if (k <= 0) {
-        wf_node_free_list(first);
+        wf_chain_free(&fresh);
         return k;
     }
     /* A batch is linked privately first, then spliced in with one exchange. */
-    struct __cds_wfcq_head bh;
-    struct cds_wfcq_tail bt;
+    struct __cds_wfcq_head batch_head;
+    struct cds_wfcq_tail batch_tail;
     if (k > 1)
-        __cds_wfcq_init(&bh, &bt);
-    wf_node *n = first;
+        __cds_wfcq_init(&batch_head, &batch_tail);
     for (ssize_t i = 0; i < k; i++) {
-        wf_node *next = n->next_free; /* read before the node is handed over */
+        wf_node *n = wf_chain_take(&fresh); /* off the chain before liburcu's init */
         /* release: the getter that loads the item (acquire) sees what the caller
          * wrote before putting it, and our own last writes to the node. */
         atomic_store_explicit(&n->item, op->in[i], memory_order_release);
@@ -263,12 +196,11 @@ ssize_t wf_linked_put(weft_queue *q, wf_queue_op *op, bool recheck)
         if (k == 1)
             cds_wfcq_enqueue(&l->head, &l->tail, &n->link);
         else
-            cds_wfcq_enqueue(&bh, &bt, &n->link);
-        n = next;
+            cds_wfcq_enqueue(&batch_head, &batch_tail, &n->link);
     }
     if (k > 1)
-        __cds_wfcq_splice_blocking(&l->head, &l->tail, &bh, &bt);
-    wf_node_free_list(n); /* the nodes past the k reserved */
+        __cds_wfcq_splice_blocking(&l->head, &l->tail, &batch_head, &batch_tail);
+    wf_chain_free(&fresh); /* the nodes past the k reserved */
     /* Lost wakeup avoided: our count went up (seq_cst) before this load; a getter that
      * announced itself after it sees the count and waits for the link. */
     wf_waitlist_notify(&q->not_empty, k > INT_MAX ? INT_MAX : (int)k);
@@ -283,7 +215,7 @@ ssize_t wf_linked_put(weft_queue *q, wf_queue_op *op, bool recheck)
  * taken yet. */
 static wf_node *wf_linked_take(wf_linked *l)
 {
-    unsigned spins = 0;
+    wf_spinner peer = wf_spinner_start(WF_SPIN_PEER);
     for (;;) {
         struct cds_wfcq_node *n = __cds_wfcq_dequeue_nonblocking(&l->head, &l->tail);
         if (n && n != CDS_WFCQ_WOULDBLOCK) {
@@ -292,7 +224,7 @@ static wf_node *wf_linked_take(wf_linked *l)
             (void)atomic_load_explicit(&node->item, memory_order_acquire);
             return node;
         }
-        wf_queue_backoff(&spins); /* counted, not linked yet */
+        wf_spin(&peer); /* counted, not linked yet: the put is running */
     }
 }
 
@@ -397,7 +329,7 @@ static uint64_t wf_linked_shutdown(weft_queue *q, bool immediate)
 static int wf_linked_init(weft_queue *q)
 {
     wf_linked *l;
-    if (posix_memalign((void **)&l, 64, sizeof *l) != 0)
+    if (posix_memalign((void **)&l, WF_CACHE_LINE, sizeof *l) != 0)
         return ENOMEM;
     __cds_wfcq_init(&l->head, &l->tail);
     l->get_lock = (weft_lock)WEFT_LOCK_INIT;

@@ -17,15 +17,16 @@
  * lock, so one critical section precedes the other: if the re-check came first, the
  * sleeper's announcement happened before the notifier's critical section and the
  * notifier's later waiters load sees it; otherwise the re-check sees the change. */
+#include "heap.h"
 #include "queue_internal.h"
 
 #include <stdlib.h>
 
-typedef struct wf_heap_entry {
+typedef struct wf_prio_entry {
     int64_t prio;
     uint64_t arrival; /* ties broken first come, first served */
     void *item;
-} wf_heap_entry;
+} wf_prio_entry;
 
 typedef struct wf_locked {
     weft_lock lock;
@@ -33,7 +34,7 @@ typedef struct wf_locked {
     size_t len, alloc;
     uint64_t arrivals;
     void **stack;        /* WEFT_LIFO */
-    wf_heap_entry *heap; /* WEFT_PRIORITY */
+    wf_prio_entry *heap; /* WEFT_PRIORITY */
 } wf_locked;
 
 enum { WF_LOCKED_MIN_ALLOC = 16 };
@@ -54,7 +55,7 @@ static bool wf_locked_resize(weft_queue *q, wf_locked *s, size_t alloc)
             return false;
         s->stack = a;
     } else {
-        wf_heap_entry *a = realloc(s->heap, alloc * sizeof *a);
+        wf_prio_entry *a = realloc(s->heap, alloc * sizeof *a);
         if (!a)
             return false;
         s->heap = a;
@@ -75,44 +76,15 @@ static bool wf_locked_reserve(weft_queue *q, wf_locked *s, size_t need)
     return wf_locked_resize(q, s, alloc);
 }
 
-static bool wf_heap_before(const wf_heap_entry *a, const wf_heap_entry *b)
+/* The heap's order: lowest priority first, then first come, first served. */
+static bool wf_prio_before(const void *a, const void *b)
 {
-    return a->prio < b->prio || (a->prio == b->prio && a->arrival < b->arrival);
+    const wf_prio_entry *x = a, *y = b;
+    return x->prio < y->prio || (x->prio == y->prio && x->arrival < y->arrival);
 }
 
-static void wf_heap_push(wf_locked *s, wf_heap_entry e)
-{
-    size_t i = s->len++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!wf_heap_before(&e, &s->heap[parent]))
-            break;
-        s->heap[i] = s->heap[parent];
-        i = parent;
-    }
-    s->heap[i] = e;
-}
-
-static void *wf_heap_pop(wf_locked *s)
-{
-    void *top = s->heap[0].item;
-    wf_heap_entry last = s->heap[--s->len];
-    size_t i = 0;
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= s->len)
-            break;
-        if (child + 1 < s->len && wf_heap_before(&s->heap[child + 1], &s->heap[child]))
-            child++;
-        if (!wf_heap_before(&s->heap[child], &last))
-            break;
-        s->heap[i] = s->heap[child];
-        i = child;
-    }
-    if (s->len > 0)
-        s->heap[i] = last;
-    return top;
-}
+static const wf_heap_ops wf_prio_heap = {
+    .size = sizeof(wf_prio_entry), .before = wf_prio_before, .placed = NULL};
 
 /* Adds k to one of q's counters; the caller holds the lock (the only writers). */
 static void wf_locked_count(_Atomic uint64_t *counter, size_t k)
@@ -152,7 +124,8 @@ static ssize_t wf_locked_put(weft_queue *q, wf_queue_op *op, bool recheck)
         if (q->kind == WEFT_LIFO)
             s->stack[s->len++] = op->in[i];
         else
-            wf_heap_push(s, (wf_heap_entry){op->prio, s->arrivals++, op->in[i]});
+            wf_heap_push(&wf_prio_heap, s->heap, &s->len,
+                         &(wf_prio_entry){op->prio, s->arrivals++, op->in[i]});
     }
     wf_locked_count(&q->tail, k);
     weft_lock_release(&s->lock);
@@ -172,8 +145,15 @@ static ssize_t wf_locked_get(weft_queue *q, wf_queue_op *op, bool recheck)
         return r;
     }
     size_t k = op->n < s->len ? op->n : s->len;
-    for (size_t i = 0; i < k; i++)
-        op->out[i] = q->kind == WEFT_LIFO ? s->stack[--s->len] : wf_heap_pop(s);
+    for (size_t i = 0; i < k; i++) {
+        if (q->kind == WEFT_LIFO) {
+            op->out[i] = s->stack[--s->len];
+        } else {
+            wf_prio_entry first;
+            wf_heap_pop(&wf_prio_heap, s->heap, &s->len, &first);
+            op->out[i] = first.item;
+        }
+    }
     /* Give memory back after a burst (bounded queues keep theirs). */
     if (!q->maxsize && s->alloc > 4 * WF_LOCKED_MIN_ALLOC && s->len < s->alloc / 4)
         wf_locked_resize(q, s, s->alloc / 2);

@@ -22,6 +22,15 @@
 
 #include <stdlib.h>
 
+/* acquire: a cell's sequence number publishes its item (as in the inline fast
+ * paths, which a TSan program sees); told to TSan here (src/tsan.h). */
+static inline uint32_t wf_ring_seq(weft__queue_cell *c)
+{
+    uint32_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+    wf_tsan_acquire(&c->seq);
+    return seq;
+}
+
 /* The position k cells after `pos` (k <= cap). */
 static uint64_t wf_ring_advance(const weft_queue *q, uint64_t pos, uint64_t k)
 {
@@ -38,14 +47,29 @@ static weft__queue_cell *wf_ring_cell(const weft_queue *q, uint64_t pos)
 }
 
 /* Waits until the cell of `pos` reads `seq`: its previous owner, who has claimed it,
- * is about to hand it over. */
-static void wf_ring_await(weft__queue_cell *c, uint32_t seq)
+ * is about to hand it over. A batch that has to spin for it counts itself waiting on
+ * q (once: *waiting says whether it already does; it leaves after its last touch of
+ * q, wf_ring_done_waiting); waiting is NULL for a caller counted already. */
+static void wf_ring_await(weft_queue *q, weft__queue_cell *c, uint32_t seq, bool *waiting)
 {
-    unsigned spins = 0;
     /* acquire: pairs with the previous owner's release store; its item write (a put)
      * or read (a get) is done. */
-    while (atomic_load_explicit(&c->seq, memory_order_acquire) != seq)
-        wf_queue_backoff(&spins);
+    if (wf_ring_seq(c) == seq)
+        return;
+    if (waiting && !*waiting) {
+        wf_queue_enter(q);
+        *waiting = true;
+    }
+    wf_spinner peer = wf_spinner_start(WF_SPIN_PEER);
+    /* acquire: as above. */
+    while (wf_ring_seq(c) != seq)
+        wf_spin(&peer);
+}
+
+static void wf_ring_done_waiting(weft_queue *q, bool waiting)
+{
+    if (waiting)
+        wf_queue_leave(q);
 }
 
 /* ---- put ---------------------------------------------------------------------- */
@@ -59,9 +83,9 @@ static ssize_t wf_ring_put_many(weft_queue *q, wf_queue_op *op, bool recheck)
         if (pos & WEFT__QUEUE_CLOSED)
             return -ESHUTDOWN;
         /* acquire: the get that freed the cell has finished reading it. */
-        uint32_t seq = atomic_load_explicit(&wf_ring_cell(q, pos)->seq, memory_order_acquire);
-        int32_t dif = (int32_t)(seq - WEFT__QUEUE_LAP2(pos));
-        if (dif > 0) { /* another put took it */
+        uint32_t seq = wf_ring_seq(wf_ring_cell(q, pos));
+        int32_t delta = (int32_t)(seq - WEFT__QUEUE_LAP2(pos));
+        if (delta > 0) { /* another put took it */
             pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
             continue;
         }
@@ -71,7 +95,7 @@ static ssize_t wf_ring_put_many(weft_queue *q, wf_queue_op *op, bool recheck)
         uint64_t head = atomic_load_explicit(&q->head,
                                              recheck ? memory_order_seq_cst : memory_order_relaxed);
         uint64_t used = wf_ring_distance(q, head & ~WEFT__QUEUE_CLOSED, pos);
-        if (dif < 0) /* full, unless a get that claimed the cell is still reading */
+        if (delta < 0) /* full, unless a get that claimed the cell is still reading */
             return used < q->cap ? -EINPROGRESS : -EAGAIN;
         if (used >= q->cap) { /* pos is stale: gets have passed it */
             pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
@@ -85,15 +109,18 @@ static ssize_t wf_ring_put_many(weft_queue *q, wf_queue_op *op, bool recheck)
                                                   memory_order_seq_cst, memory_order_relaxed))
             break;
     }
+    bool waiting = false;
     for (uint64_t i = 0; i < k; i++, pos = wf_ring_advance(q, pos, 1)) {
         weft__queue_cell *c = wf_ring_cell(q, pos);
         uint32_t seq = WEFT__QUEUE_LAP2(pos);
-        wf_ring_await(c, seq);
+        wf_ring_await(q, c, seq, &waiting);
         c->item = op->in[i];
         /* release: publishes the item to the get of this lap. */
+        wf_tsan_release(&c->seq); /* the store below, told (src/tsan.h) */
         atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
     }
     wf_waitlist_notify(&q->not_empty, k > INT_MAX ? INT_MAX : (int)k);
+    wf_ring_done_waiting(q, waiting);
     return (ssize_t)k;
 }
 
@@ -146,13 +173,13 @@ static ssize_t wf_ring_get_many(weft_queue *q, wf_queue_op *op, bool recheck)
         if (pos & WEFT__QUEUE_CLOSED)
             return -ESHUTDOWN;
         /* acquire: pairs with the publishing store of the put that filled it. */
-        uint32_t seq = atomic_load_explicit(&wf_ring_cell(q, pos)->seq, memory_order_acquire);
-        int32_t dif = (int32_t)(seq - (WEFT__QUEUE_LAP2(pos) + 1));
-        if (dif > 0) { /* another get took it */
+        uint32_t seq = wf_ring_seq(wf_ring_cell(q, pos));
+        int32_t delta = (int32_t)(seq - (WEFT__QUEUE_LAP2(pos) + 1));
+        if (delta > 0) { /* another get took it */
             pos = atomic_load_explicit(&q->head, memory_order_relaxed);
             continue;
         }
-        if (dif < 0)
+        if (delta < 0)
             return wf_ring_get_failed(q, recheck);
         /* relaxed: the cell check above (acquire) ordered us after the put that
          * filled it, so this reads at least that put's claim. */
@@ -168,15 +195,18 @@ static ssize_t wf_ring_get_many(weft_queue *q, wf_queue_op *op, bool recheck)
                                                   memory_order_seq_cst, memory_order_relaxed))
             break;
     }
+    bool waiting = false;
     for (uint64_t i = 0; i < k; i++, pos = wf_ring_advance(q, pos, 1)) {
         weft__queue_cell *c = wf_ring_cell(q, pos);
         uint32_t seq = WEFT__QUEUE_LAP2(pos) + 1;
-        wf_ring_await(c, seq);
+        wf_ring_await(q, c, seq, &waiting);
         op->out[i] = c->item;
         /* release: our read is done; the next lap's put may write the cell. */
+        wf_tsan_release(&c->seq); /* the store below, told (src/tsan.h) */
         atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
     }
     wf_waitlist_notify(&q->not_full, k > INT_MAX ? INT_MAX : (int)k);
+    wf_ring_done_waiting(q, waiting);
     return (ssize_t)k;
 }
 
@@ -198,7 +228,7 @@ static bool wf_ring_can_put(const weft_queue *q)
 {
     /* relaxed + acquire: a hint for passing a wakeup on; the woken thread re-checks. */
     uint64_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    uint32_t seq = atomic_load_explicit(&wf_ring_cell(q, pos)->seq, memory_order_acquire);
+    uint32_t seq = wf_ring_seq(wf_ring_cell(q, pos));
     return !(pos & WEFT__QUEUE_CLOSED) && seq == WEFT__QUEUE_LAP2(pos);
 }
 
@@ -206,7 +236,7 @@ static bool wf_ring_can_get(const weft_queue *q)
 {
     /* relaxed + acquire: a hint, as above. */
     uint64_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
-    uint32_t seq = atomic_load_explicit(&wf_ring_cell(q, pos)->seq, memory_order_acquire);
+    uint32_t seq = wf_ring_seq(wf_ring_cell(q, pos));
     return !(pos & WEFT__QUEUE_CLOSED) && seq == WEFT__QUEUE_LAP2(pos) + 1;
 }
 
@@ -243,8 +273,9 @@ static uint64_t wf_ring_shutdown(weft_queue *q, bool immediate)
     for (uint64_t pos = head; pos != tail; pos = wf_ring_advance(q, pos, 1)) {
         weft__queue_cell *c = wf_ring_cell(q, pos);
         uint32_t seq = WEFT__QUEUE_LAP2(pos) + 1;
-        wf_ring_await(c, seq);
+        wf_ring_await(q, c, seq, NULL); /* weft_queue_shutdown counts itself */
         /* release: hands the cell on as a get would (nobody can claim it now). */
+        wf_tsan_release(&c->seq); /* the store below, told (src/tsan.h) */
         atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
     }
     /* relaxed: only qsize reads this (it is a snapshot); no data hangs on it. */

@@ -1,8 +1,10 @@
-/* weft_rlock slow path and the condition variable's hooks. The state table is in
+/* weft_rlock slow paths and the condition variable's hooks. The state table is in
  * include/weft/rlock.h: a weft_lock, plus the holder's identity and recursion
- * count, both written only by the holder. Blocking, spinning and fairness are
- * all the weft_lock's. */
+ * count, both written only by the holder. Identities come from a process-wide
+ * counter, one per thread, so none is ever reused. Blocking, spinning and
+ * fairness are all the weft_lock's. */
 #include "internal.h"
+#include "profile_internal.h"
 
 extern inline uint64_t weft__rlock_self(void);
 extern inline bool weft_rlock_owned(const weft_rlock *r);
@@ -12,6 +14,20 @@ extern inline int weft_rlock_acquire_for(weft_rlock *r, int64_t timeout_ns);
 extern inline int weft_rlock_acquire_until(weft_rlock *r, weft_deadline d);
 extern inline int weft_rlock_release(weft_rlock *r);
 extern inline bool weft_rlock_locked(const weft_rlock *r);
+
+_Thread_local uint64_t weft__rlock_me __attribute__((tls_model("initial-exec")));
+
+/* The last identity given; 64 bits never wrap (a thread a nanosecond would take
+ * centuries). */
+static _Atomic uint64_t wf_rlock_last_id;
+
+uint64_t weft__rlock_self_slow(void)
+{
+    /* relaxed: only uniqueness matters, which the read-modify-write gives. */
+    uint64_t me = atomic_fetch_add_explicit(&wf_rlock_last_id, 1, memory_order_relaxed) + 1;
+    weft__rlock_me = me;
+    return me;
+}
 
 /* Reached when the inline try failed: r is NULL, the holder overflowed its
  * count, or another thread holds the lock. */
@@ -25,7 +41,15 @@ int weft__rlock_acquire_slow(weft_rlock *r, weft_deadline d)
         r->count++;
         return 0;
     }
-    int rc = weft_lock_acquire_until(&r->lock, d);
+    int rc;
+    if (WF_LIKELY(!wf_profile_on())) {
+        rc = weft_lock_acquire_until(&r->lock, d);
+    } else {
+        /* The caller's return address is the site of the waits, not ours. */
+        void *outer = wf_profile_enter(__builtin_return_address(0));
+        rc = weft_lock_acquire_until(&r->lock, d);
+        wf_profile_leave(outer);
+    }
     if (rc != 0)
         return rc;
     /* relaxed: ordered by the lock's acquire; other threads only compare it. */

@@ -7,7 +7,7 @@
  * future_done) and otherwise the family's word layout from its public header (lock,
  * sem, event), the queue's one-shot attempts (src/queue_internal.h) and the future's
  * state word (src/pool_internal.h). */
-#include "pool_internal.h"
+#include "future_internal.h"
 #include "queue_internal.h"
 #include "select_internal.h"
 

@@ -24,7 +24,9 @@
  * that is there before it gives up.
  *
  * Cost: each release wakes at most n; a woken thread wakes one more only for
- * units nobody was woken for. After the last sleeper takes the last unit, the next
+ * units nobody was woken for. (A thread counts as woken once it has been through
+ * the sleep, even one whose announcing CAS lost to a release and that never slept:
+ * at worst one wake too many, in that narrow race.) After the last sleeper takes the last unit, the next
  * release makes one wake that finds nobody (the price of a flag instead of a
  * count of sleepers).
  *
@@ -34,7 +36,7 @@
  * sleep, and another release can restore the very same value while its wake(1)
  * reaches only one of them; the stale CAS then clears WAITERS over the rest and
  * later releases wake nobody while units pile up. */
-#include "internal.h"
+#include "waiting.h"
 
 extern inline bool weft_sem_try_acquire(weft_sem *s);
 extern inline int weft_sem_acquire(weft_sem *s);
@@ -42,10 +44,6 @@ extern inline int weft_sem_acquire_for(weft_sem *s, int64_t timeout_ns);
 extern inline int weft_sem_acquire_until(weft_sem *s, weft_deadline d);
 extern inline int weft_sem_release(weft_sem *s, uint32_t n);
 extern inline uint32_t weft_sem_value(const weft_sem *s);
-
-enum {
-    WF_SEM_SPIN_LIMIT = 100, /* spins before sleeping, as weft_lock: a release may be near */
-};
 
 int weft_sem_init(weft_sem *s, uint32_t value)
 {
@@ -73,16 +71,19 @@ int weft__sem_acquire_slow(weft_sem *s, weft_deadline d)
     /* Spin first: a release may come within a short section. Even past WAITERS,
      * which may be stale (left by the last woken taker, see the top): a unit taken
      * here sends a woken sleeper back to sleep, but saves our sleep and wake. */
-    for (int spin = 0; spin < WF_SEM_SPIN_LIMIT; spin++) {
+    for (wf_spinner spin = wf_spinner_start(WF_SPIN_BRIEF); !wf_spin_spent(&spin);) {
         uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
         if (v & WEFT_SEM_VALUE_MAX) {
             /* acquire: pairs with the release that added this unit. */
             if (atomic_compare_exchange_weak_explicit(&s->value, &v, v - 1, memory_order_acquire,
-                                                      memory_order_relaxed))
+                                                      memory_order_relaxed)) {
+                wf_tsan_acquire(&s->value); /* the acquire, told (src/tsan.h) */
                 return 0;
+            }
+            wf_spin_count(&spin); /* lost the race: counts, so the spin stays bounded */
             continue;
         }
-        wf_cpu_relax();
+        wf_spin(&spin);
     }
 
     bool slept = false, timed_out = false;
@@ -100,22 +101,18 @@ int weft__sem_acquire_slow(weft_sem *s, weft_deadline d)
             /* Units remain that may have been released while WAITERS was clear. */
             if (slept && want != WEFT_SEM_WAITERS)
                 wf_wake(&s->value, 1);
+            wf_tsan_acquire(&s->value);
             return 0;
         }
         if (timed_out)
             return ETIMEDOUT;
-        /* relaxed: announcing a sleeper orders no data; the wait re-reads the word. */
-        if (!(v & WEFT_SEM_WAITERS) &&
-            !atomic_compare_exchange_weak_explicit(&s->value, &v, WEFT_SEM_WAITERS,
-                                                   memory_order_relaxed, memory_order_relaxed))
-            continue;
-        /* Lost wakeup avoided: we sleep only while the word is still WAITERS; a
-         * release changes it (count > 0) before it wakes, so either the wait sees
-         * the change and returns at once, or the release's wake finds us. */
-        int r = wf_wait(&s->value, WEFT_SEM_WAITERS, d);
+        /* Lost wakeup avoided: we sleep only while the word is still WAITERS (count
+         * 0, flag set); a release changes it (count > 0) before it wakes, so either
+         * the sleep sees the change and returns at once, or the release's wake
+         * finds us. `v` comes back as a fresh load. */
+        int r = wf_sleep_flagged(&s->value, &v, WEFT_SEM_WAITERS, d);
         slept = true;
         timed_out = r == ETIMEDOUT;
-        v = atomic_load_explicit(&s->value, memory_order_relaxed);
     }
 }
 
@@ -125,6 +122,7 @@ int weft__sem_release_slow(weft_sem *s, uint32_t n)
         return EINVAL;
     uint32_t max = s->limit ? s->limit & WEFT_SEM_VALUE_MAX : WEFT_SEM_VALUE_MAX;
     uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
+    wf_tsan_release(&s->value); /* the release below, told (an EOVERFLOW: harmlessly) */
     for (;;) {
         uint32_t count = v & WEFT_SEM_VALUE_MAX;
         if (n > max || count > max - n)

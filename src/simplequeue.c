@@ -12,14 +12,18 @@ int weft_simplequeue_create(weft_simplequeue **q)
 {
     if (!q)
         return EINVAL;
-    return wf_queue_alloc((weft_queue **)q, sizeof(weft_simplequeue), 0, WEFT_FIFO);
+    int err;
+    weft_queue *made = wf_queue_alloc(sizeof(weft_simplequeue), 0, WEFT_FIFO, &err);
+    if (made) /* only on success: a failed create leaves *q as it was */
+        *q = WF_CONTAINER(made, weft_simplequeue, q);
+    return err;
 }
 
 int weft_simplequeue_destroy(weft_simplequeue *q)
 {
     if (!q)
         return EINVAL;
-    if (wf_queue_has_sleepers(&q->q))
+    if (wf_queue_busy(&q->q))
         return EBUSY;
     wf_queue_free(&q->q);
     return 0;
@@ -31,6 +35,7 @@ int weft_simplequeue_put(weft_simplequeue *q, void *item)
         return EINVAL;
     wf_queue_op op = {.in = &item, .n = 1};
     /* Unbounded and never shut down: the only failure is ENOMEM. */
+    wf_tsan_release(&q->q.tail); /* as a weft_queue's put (src/queue.c) */
     ssize_t r = wf_linked_put(&q->q, &op, false);
     return r > 0 ? 0 : (int)-r;
 }
@@ -42,6 +47,8 @@ static int wf_simplequeue_get(weft_simplequeue *q, void **item, weft_deadline d,
     wf_queue_op op = {.out = item, .n = 1};
     ssize_t r = wf_queue_block(&q->q, wf_linked_get, &op, &q->q.not_empty, wf_linked_can_get, d,
                                nowait);
+    if (r > 0)
+        wf_tsan_acquire(&q->q.tail);
     return r > 0 ? 0 : (int)-r;
 }
 

@@ -39,12 +39,19 @@
  * pthread_timedjoin_np), then reaps with pthread_join, which at that point only
  * waits out the thread's last few instructions.
  *
+ * Under ThreadSanitizer the registry is bookkeeping (src/tsan.h): its critical
+ * sections run with TSan's sync and access tracking off, so that the lock every
+ * thread takes at start and exit orders no user thread after another. The edges
+ * a user is owed are told outside them: start (pthread_create), join and
+ * join_all (`state`'s FINISHED), a handle's last release (`refs`).
+ *
  * Thread exit: a started thread runs the exit hook (src/waiting.h: locals, caches)
  * itself on its way out, before it counts as finished; main and foreign threads
  * get it from the hook's pthread key, whose WF_EXIT_THREAD stage retires their
  * descriptor after their locals are gone. */
 #include "list.h"
 #include "os.h"
+#include "tsan.h"
 #include "waiting.h"
 
 #include <pthread.h>
@@ -142,6 +149,19 @@ static void wf_desc_unref(struct weft_thread_desc *t, uint32_t amount)
 
 /* ---- the registry ------------------------------------------------------------- */
 
+/* The registry lock, taken as bookkeeping (see the top of the file). */
+static void wf_registry_lock(void)
+{
+    wf_tsan_ignore_begin();
+    weft_lock_acquire(&wf_registry.lock);
+}
+
+static void wf_registry_unlock(void)
+{
+    weft_lock_release(&wf_registry.lock);
+    wf_tsan_ignore_end();
+}
+
 /* Links t (at most once) and records its pthread. Called by both the creator and
  * the new thread, so that t is listed before start returns and before fn runs. */
 static void wf_register(struct weft_thread_desc *t, pthread_t pt)
@@ -149,9 +169,14 @@ static void wf_register(struct weft_thread_desc *t, pthread_t pt)
     /* acquire: if already registered, the registrant's `pthread` is visible. */
     if (atomic_load_explicit(&t->registered, memory_order_acquire))
         return;
-    weft_lock_acquire(&wf_registry.lock);
+    wf_registry_lock();
     if (!atomic_load_explicit(&t->registered, memory_order_relaxed)) {
         t->pthread = pt;
+        /* The descriptor's making happens before a scan that hands it out
+         * (enumerate, join_all): told, the section reopened (src/tsan.h). */
+        wf_tsan_ignore_end();
+        wf_tsan_release(t);
+        wf_tsan_ignore_begin();
         wf_list_push_front(&wf_registry.list, &t->link);
         /* relaxed: the lock orders it against other writers; readers of the count
          * want a snapshot. */
@@ -159,7 +184,7 @@ static void wf_register(struct weft_thread_desc *t, pthread_t pt)
         /* release: publishes `pthread` to the lock-free check above. */
         atomic_store_explicit(&t->registered, true, memory_order_release);
     }
-    weft_lock_release(&wf_registry.lock);
+    wf_registry_unlock();
 }
 
 /* The end of every descriptor's thread: unlisted and FINISHED in one step under
@@ -170,14 +195,19 @@ static void wf_register(struct weft_thread_desc *t, pthread_t pt)
 static void wf_retire(struct weft_thread_desc *t)
 {
     wf_self = NULL; /* a later current() (in another TLS destructor) adopts anew */
-    weft_lock_acquire(&wf_registry.lock);
+    wf_registry_lock();
     wf_list_remove(&wf_registry.list, &t->link);
     /* relaxed: as in wf_register. */
     atomic_fetch_sub_explicit(&wf_registry.count, 1, memory_order_relaxed);
     /* release: `result`, the deregistration and all the thread did happen before a
-     * joiner's acquire. */
+     * joiner's acquire. The one edge of this section the user is owed: told. */
+    wf_tsan_ignore_end();
+    wf_tsan_release(&t->state);
+    if (t->kind == WF_KIND_STARTED && !t->daemon)
+        wf_tsan_release(&wf_registry.list); /* join_all's edge, see there */
     uint32_t old = atomic_exchange_explicit(&t->state, WF_STATE_FINISHED, memory_order_release);
-    weft_lock_release(&wf_registry.lock);
+    wf_tsan_ignore_begin();
+    wf_registry_unlock();
     /* Lost wakeup avoided: a joiner sleeps only while state reads WAITERS; we
      * changed it before waking, so it either sees FINISHED or is woken here. t is
      * still ours (WF_REF_LIVE) until the unref below. */
@@ -357,6 +387,7 @@ static int wf_wait_finished(struct weft_thread_desc *t, weft_deadline d)
             !(s & WF_STATE_FINISHED))
             return ETIMEDOUT;
     }
+    wf_tsan_acquire(&t->state);
     return 0;
 }
 
@@ -384,6 +415,7 @@ int weft_thread_join_until(weft_thread t, weft_deadline d, void **result)
     /* acquire: the edge from the thread's FINISHED store, on an atomic TSan sees
      * (it is set by now: the thread sets it before returning). */
     (void)atomic_load_explicit(&t->state, memory_order_acquire);
+    wf_tsan_acquire(&t->state);
     /* relaxed: later joins only need to see it is taken. */
     atomic_store_explicit(&t->join, WF_JOIN_DONE, memory_order_relaxed);
     if (result)
@@ -416,10 +448,10 @@ int weft_thread_release(weft_thread t)
         }
         /* The last handle: under the registry lock no enumerate can add one while
          * we detach. Detach before the decrement, which may free t. */
-        weft_lock_acquire(&wf_registry.lock);
+        wf_registry_lock();
         r = atomic_load_explicit(&t->refs, memory_order_relaxed);
         if (r >= 2 * WF_REF_HANDLE || r < WF_REF_HANDLE) {
-            weft_lock_release(&wf_registry.lock);
+            wf_registry_unlock();
             if (r < WF_REF_HANDLE)
                 return EINVAL;
             continue;
@@ -430,9 +462,12 @@ int weft_thread_release(weft_thread t)
             atomic_compare_exchange_strong_explicit(&t->join, &idle, WF_JOIN_DETACHED,
                                                     memory_order_relaxed, memory_order_relaxed))
             pthread_detach(t->pthread);
-        /* acq_rel: as in wf_desc_unref. */
+        /* acq_rel: as in wf_desc_unref; an edge the freeing party is owed (the
+         * thread's last touches of t happen before the free): told. */
+        wf_tsan_ignore_end();
         r = atomic_fetch_sub_explicit(&t->refs, WF_REF_HANDLE, memory_order_acq_rel);
-        weft_lock_release(&wf_registry.lock);
+        wf_tsan_ignore_begin();
+        wf_registry_unlock();
         if (r == WF_REF_HANDLE)
             wf_desc_free(t);
         return 0;
@@ -444,7 +479,12 @@ int weft_thread_release(weft_thread t)
 bool weft_thread_is_alive(weft_thread t)
 {
     /* acquire: a caller who sees it ended may read what the thread wrote. */
-    return t && !(atomic_load_explicit(&t->state, memory_order_acquire) & WF_STATE_FINISHED);
+    if (!t || (atomic_load_explicit(&t->state, memory_order_acquire) & WF_STATE_FINISHED)) {
+        if (t)
+            wf_tsan_acquire(&t->state);
+        return false;
+    }
+    return true;
 }
 
 bool weft_thread_daemon(weft_thread t)
@@ -537,7 +577,7 @@ size_t weft_thread_enumerate(weft_thread *buf, size_t n)
         return 0;
     pthread_once(&wf_thread_once, wf_thread_init);
     size_t k = 0;
-    weft_lock_acquire(&wf_registry.lock);
+    wf_registry_lock();
     for (wf_list_node *node = wf_list_first(&wf_registry.list); node && k < n;
          node = node->next) {
         struct weft_thread_desc *t = WF_CONTAINER(node, struct weft_thread_desc, link);
@@ -546,7 +586,9 @@ size_t weft_thread_enumerate(weft_thread *buf, size_t n)
         atomic_fetch_add_explicit(&t->refs, WF_REF_HANDLE, memory_order_relaxed);
         buf[k++] = t;
     }
-    weft_lock_release(&wf_registry.lock);
+    wf_registry_unlock();
+    for (size_t i = 0; i < k; i++)
+        wf_tsan_acquire(buf[i]); /* see wf_register */
     return k;
 }
 
@@ -557,7 +599,7 @@ int weft_thread_join_all_until(weft_deadline d)
         /* One live non-daemon started thread at a time, held by a handle while we
          * wait; threads started meanwhile are found on a later pass. */
         struct weft_thread_desc *t = NULL;
-        weft_lock_acquire(&wf_registry.lock);
+        wf_registry_lock();
         WF_LIST_FOREACH(node, next, &wf_registry.list) {
             struct weft_thread_desc *c = WF_CONTAINER(node, struct weft_thread_desc, link);
             if (c->kind == WF_KIND_STARTED && !c->daemon && c != wf_self) {
@@ -567,9 +609,15 @@ int weft_thread_join_all_until(weft_deadline d)
         }
         if (t) /* relaxed: as in enumerate */
             atomic_fetch_add_explicit(&t->refs, WF_REF_HANDLE, memory_order_relaxed);
-        weft_lock_release(&wf_registry.lock);
-        if (!t)
+        wf_registry_unlock();
+        if (t)
+            wf_tsan_acquire(t); /* see wf_register */
+        if (!t) {
+            /* Every non-daemon thread has ended, some before this scan could see
+             * them: their ends, all told on the list's address, happen before. */
+            wf_tsan_acquire(&wf_registry.list);
             return 0;
+        }
         int r = wf_wait_finished(t, d);
         weft_thread_release(t);
         if (r)

@@ -14,8 +14,17 @@
  * as its absolute deadline, fires a timer only once CLOCK_MONOTONIC has reached
  * its due time (so never early, whatever woke it), and calls the function with
  * the lock released, never touching the timer after the call (the function may
- * free or restart it). */
+ * free or restart it).
+ *
+ * Under ThreadSanitizer the service's lock is bookkeeping (src/tsan.h): its
+ * critical sections run with TSan's sync and access tracking off, so that two
+ * threads using timers are not ordered by it (nor is the thread that happened to
+ * spawn the service before every later function). The edges a user is owed are
+ * told: a start happens before its function (on the timer's address), and a
+ * function's return before a cancel that waited for it or found it FIRED (on
+ * `ran`). */
 #include "heap.h"
+#include "tsan.h"
 #include "waiting.h"
 
 #include <pthread.h>
@@ -38,6 +47,19 @@ static struct {
     _Atomic uint32_t wake;      /* bumped to wake the service thread */
     _Atomic uint32_t ran;       /* bumped when a function returned and cancellers wait */
 } wf_timers;
+
+/* The service's lock, taken as bookkeeping (see the top of the file). */
+static void wf_timers_lock(void)
+{
+    wf_tsan_ignore_begin();
+    weft_lock_acquire(&wf_timers.lock);
+}
+
+static void wf_timers_unlock(void)
+{
+    weft_lock_release(&wf_timers.lock);
+    wf_tsan_ignore_end();
+}
 
 /* True on the service thread, where cancel must not wait for the running function
  * (it would wait for itself). */
@@ -99,7 +121,7 @@ static void *wf_timer_service(void *unused)
 {
     (void)unused;
     wf_timer_on_service = true;
-    weft_lock_acquire(&wf_timers.lock);
+    wf_timers_lock();
     while (wf_timers.len > 0) {
         weft_timer *t = wf_timers.heap[0];
         int64_t due = t->due_ns;
@@ -110,40 +132,46 @@ static void *wf_timer_service(void *unused)
             void (*fn)(void *) = t->fn;
             void *arg = t->arg;
             wf_timers.running = t;
-            weft_lock_release(&wf_timers.lock);
+            wf_tsan_ignore_end();
+            wf_tsan_acquire(t); /* its start happens before fn */
+            wf_tsan_ignore_begin();
+            wf_timers_unlock();
             fn(arg); /* t may be freed or restarted from here on: never touched again */
-            weft_lock_acquire(&wf_timers.lock);
+            /* fn's return happens before a cancel that waited for it or sees FIRED
+             * (on `ran`: t itself may be gone). */
+            wf_tsan_release(&wf_timers.ran);
+            wf_timers_lock();
             wf_timers.running = NULL;
             if (wf_timers.cancel_waiters > 0) {
                 /* relaxed: the cancellers re-take the lock before they look. */
                 atomic_fetch_add_explicit(&wf_timers.ran, 1, memory_order_relaxed);
-                weft_lock_release(&wf_timers.lock);
+                wf_timers_unlock();
                 /* Lost wakeup avoided: a canceller counted itself and read `ran`
                  * under the lock before we bumped it, so its wf_sleep sees the new
                  * value or this wake finds it. */
                 wf_wake(&wf_timers.ran, INT_MAX);
-                weft_lock_acquire(&wf_timers.lock);
+                wf_timers_lock();
             }
             continue;
         }
         /* relaxed: read under the lock, which starters bump it under. */
         uint32_t seen = atomic_load_explicit(&wf_timers.wake, memory_order_relaxed);
         wf_timers.sleeping = true;
-        weft_lock_release(&wf_timers.lock);
+        wf_timers_unlock();
         /* Lost wakeup avoided: a start that puts an earlier timer first (or a
          * cancel that empties the heap) finds `sleeping` set under the lock and
          * bumps `wake` before its wf_wake; we read `wake` under the lock before,
          * so wf_sleep either sees it changed or is woken. Returning at the
          * deadline or spuriously is harmless: the loop looks at the clock. */
         wf_sleep(&wf_timers.wake, seen, weft_deadline_at(due));
-        weft_lock_acquire(&wf_timers.lock);
+        wf_timers_lock();
         wf_timers.sleeping = false;
     }
     wf_timers.thread_alive = false;
     free(wf_timers.heap);
     wf_timers.heap = NULL;
     wf_timers.cap = 0;
-    weft_lock_release(&wf_timers.lock);
+    wf_timers_unlock();
     return NULL;
 }
 
@@ -175,10 +203,10 @@ int weft_timer_start_at(weft_timer *t, weft_deadline d, void (*fn)(void *), void
 {
     if (!t || !fn || d.ns == INT64_MAX)
         return EINVAL;
-    weft_lock_acquire(&wf_timers.lock);
+    wf_timers_lock();
     /* relaxed: every change of state happens under this lock. */
     if (atomic_load_explicit(&t->state, memory_order_relaxed) == WEFT_TIMER_PENDING) {
-        weft_lock_release(&wf_timers.lock);
+        wf_timers_unlock();
         return EBUSY;
     }
     /* Whatever can fail comes first, so that a failure leaves the timer as it was
@@ -191,20 +219,23 @@ int weft_timer_start_at(weft_timer *t, weft_deadline d, void (*fn)(void *), void
             wf_timers.thread_alive = true;
     }
     if (rc != 0) {
-        weft_lock_release(&wf_timers.lock);
+        wf_timers_unlock();
         return rc;
     }
     t->due_ns = d.ns;
     t->seq = wf_timers.next_seq++;
     t->fn = fn;
     t->arg = arg;
+    wf_tsan_ignore_end();
+    wf_tsan_release(t); /* what the caller did happens before fn (see the service) */
+    wf_tsan_ignore_begin();
     wf_heap_push(&wf_timer_heap, wf_timers.heap, &wf_timers.len, &t);
     /* relaxed: as above. */
     atomic_store_explicit(&t->state, WEFT_TIMER_PENDING, memory_order_relaxed);
     bool poke = t->heap_index == 0 && wf_timers.sleeping; /* due before what it sleeps for */
     if (poke)
         wf_timer_poke();
-    weft_lock_release(&wf_timers.lock);
+    wf_timers_unlock();
     if (poke)
         wf_wake(&wf_timers.wake, 1); /* lost wakeup avoided: see wf_timer_service */
     return 0;
@@ -224,7 +255,7 @@ int weft_timer_cancel(weft_timer *t)
 {
     if (!t)
         return EINVAL;
-    weft_lock_acquire(&wf_timers.lock);
+    wf_timers_lock();
     int rc;
     bool poke = false;
     /* relaxed: every change of state happens under this lock. */
@@ -254,12 +285,14 @@ int weft_timer_cancel(weft_timer *t)
         /* relaxed: read under the lock the service thread bumps it under. */
         uint32_t seen = atomic_load_explicit(&wf_timers.ran, memory_order_relaxed);
         wf_timers.cancel_waiters++;
-        weft_lock_release(&wf_timers.lock);
+        wf_timers_unlock();
         wf_sleep(&wf_timers.ran, seen, WEFT_DEADLINE_NEVER); /* lost wakeup: see the service */
-        weft_lock_acquire(&wf_timers.lock);
+        wf_timers_lock();
         wf_timers.cancel_waiters--;
     }
-    weft_lock_release(&wf_timers.lock);
+    wf_timers_unlock();
+    if (rc == EBUSY)
+        wf_tsan_acquire(&wf_timers.ran); /* fn has returned (see the service) */
     if (poke)
         wf_wake(&wf_timers.wake, 1); /* lost wakeup avoided: see wf_timer_service */
     return rc;
@@ -269,8 +302,8 @@ int weft_timer_cancel(weft_timer *t)
 WF_HIDDEN bool wf_timer_service_alive(void);
 bool wf_timer_service_alive(void)
 {
-    weft_lock_acquire(&wf_timers.lock);
+    wf_timers_lock();
     bool alive = wf_timers.thread_alive;
-    weft_lock_release(&wf_timers.lock);
+    wf_timers_unlock();
     return alive;
 }

@@ -14,7 +14,27 @@
  *   wf_tsan_acquire(addr)  after the load that observed it
  *
  * When the library itself is built with TSan its atomics are instrumented and
- * these are redundant but harmless (the same edge, told twice). */
+ * these are redundant but harmless (the same edge, told twice).
+ *
+ * Bookkeeping: weft's own shared state (the thread registry, the timer service,
+ * the pool's worker lists) is guarded by internal locks that every thread takes at
+ * start or exit. To TSan each such lock is an edge from whoever held it last, so
+ * one thread's exit would "happen before" the next one's start and hide the races
+ * between them. Such a critical section runs between
+ *
+ *   wf_tsan_ignore_begin()  before taking the internal lock
+ *   wf_tsan_ignore_end()    after releasing it
+ *
+ * in which TSan neither records the calling thread's synchronisation nor checks
+ * its memory accesses (AnnotateIgnoreSyncBegin and __tsan_ignore_thread_begin;
+ * both nest). An edge the user is owed from inside such a section (a thread's
+ * end, seen by its joiner) is told with the section briefly reopened:
+ * wf_tsan_ignore_end(); the publishing store or wf_tsan_release; wf_tsan_ignore_begin().
+ *
+ * Mutexes: a user lock that the library releases and re-takes on the user's
+ * behalf (a condition wait) is told as TSan's interceptors tell pthread_cond_wait
+ * (wf_tsan_mutex_unlock before, wf_tsan_mutex_lock after), matching what the
+ * user's own TSan-built fast paths announce (weft/common.h, WEFT__TSAN_MUTEX). */
 #ifndef WF_TSAN_H
 #define WF_TSAN_H
 
@@ -22,6 +42,14 @@
 
 void __tsan_acquire(void *addr) __attribute__((weak));
 void __tsan_release(void *addr) __attribute__((weak));
+void AnnotateIgnoreSyncBegin(const char *file, int line) __attribute__((weak));
+void AnnotateIgnoreSyncEnd(const char *file, int line) __attribute__((weak));
+void __tsan_ignore_thread_begin(void) __attribute__((weak));
+void __tsan_ignore_thread_end(void) __attribute__((weak));
+void __tsan_mutex_pre_lock(void *addr, unsigned flags) __attribute__((weak));
+void __tsan_mutex_post_lock(void *addr, unsigned flags, int recursion) __attribute__((weak));
+int __tsan_mutex_pre_unlock(void *addr, unsigned flags) __attribute__((weak));
+void __tsan_mutex_post_unlock(void *addr, unsigned flags) __attribute__((weak));
 
 static inline void wf_tsan_acquire(const void *addr)
 {
@@ -33,6 +61,40 @@ static inline void wf_tsan_release(const void *addr)
 {
     if (WF_UNLIKELY(__tsan_release != NULL))
         __tsan_release((void *)(uintptr_t)addr);
+}
+
+static inline void wf_tsan_ignore_begin(void)
+{
+    if (WF_UNLIKELY(AnnotateIgnoreSyncBegin != NULL)) {
+        AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
+        __tsan_ignore_thread_begin();
+    }
+}
+
+static inline void wf_tsan_ignore_end(void)
+{
+    if (WF_UNLIKELY(AnnotateIgnoreSyncEnd != NULL)) {
+        __tsan_ignore_thread_end();
+        AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+    }
+}
+
+/* The user's lock m, released (and later re-taken) by the library on the user's
+ * behalf. Blocking re-take: a lock-order edge, as pthread_cond_wait's. */
+static inline void wf_tsan_mutex_unlock(const void *m)
+{
+    if (WF_UNLIKELY(__tsan_mutex_pre_unlock != NULL)) {
+        __tsan_mutex_pre_unlock((void *)(uintptr_t)m, 0);
+        __tsan_mutex_post_unlock((void *)(uintptr_t)m, 0);
+    }
+}
+
+static inline void wf_tsan_mutex_lock(const void *m)
+{
+    if (WF_UNLIKELY(__tsan_mutex_pre_lock != NULL)) {
+        __tsan_mutex_pre_lock((void *)(uintptr_t)m, 0);
+        __tsan_mutex_post_lock((void *)(uintptr_t)m, 0, 0);
+    }
 }
 
 #endif

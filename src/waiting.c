@@ -1,6 +1,9 @@
 /* The waiting core (src/waiting.h): the one sleep, the flag-then-wait protocol,
  * wait lists, and the thread-exit hook. */
 #include "waiting.h"
+#include "tsan.h"
+
+#include "profile_internal.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -8,6 +11,14 @@
 /* ---- sleeping ------------------------------------------------------------------- */
 
 int wf_sleep(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d)
+{
+    /* The contention profile's one branch while it is off. */
+    if (WF_UNLIKELY(wf_profile_on()))
+        return wf_profile_sleep(word, expected, d, __builtin_return_address(0));
+    return wf_sleep_plain(word, expected, d);
+}
+
+int wf_sleep_plain(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d)
 {
     if (WF_LIKELY(d.cancel == NULL))
         return wf_wait(word, expected, d);
@@ -47,6 +58,7 @@ int wf_sleep_flagged(_Atomic uint32_t *word, uint32_t *seen, uint32_t flag, weft
         if (!atomic_compare_exchange_strong_explicit(word, &s, s | flag, memory_order_acquire,
                                                      memory_order_acquire)) {
             *seen = s;
+            wf_tsan_acquire(word); /* the same acquire, told (src/tsan.h) */
             return 0;
         }
         s |= flag;
@@ -54,8 +66,10 @@ int wf_sleep_flagged(_Atomic uint32_t *word, uint32_t *seen, uint32_t flag, weft
     /* Lost wakeup avoided: we sleep only while the word still reads `s`, flag set;
      * a waker that saw the flag changed the word before it woke (see waiting.h). */
     int r = wf_sleep(word, s, d);
-    /* acquire: pairs with the waker's release of the change we wait for. */
+    /* acquire: pairs with the waker's release of the change we wait for (which
+     * tells TSan with wf_tsan_release(word) before its store). */
     *seen = atomic_load_explicit(word, memory_order_acquire);
+    wf_tsan_acquire(word);
     return r;
 }
 
@@ -76,12 +90,18 @@ bool wf_waiter_sleep(wf_waiter *w, weft_deadline d)
 {
     for (;;) {
         /* acquire: pairs with the notifier's release store of WOKEN. */
-        if (atomic_load_explicit(&w->state, memory_order_acquire) == WF_WAITER_WOKEN)
+        if (atomic_load_explicit(&w->state, memory_order_acquire) == WF_WAITER_WOKEN) {
+            wf_tsan_acquire(&w->state);
             return true;
+        }
         /* Lost wakeup avoided: the notifier stores WOKEN before it wakes, and the
          * sleep happens only while the word still reads LISTED. */
-        if (wf_sleep(&w->state, WF_WAITER_LISTED, d) == ETIMEDOUT)
-            return atomic_load_explicit(&w->state, memory_order_acquire) == WF_WAITER_WOKEN;
+        if (wf_sleep(&w->state, WF_WAITER_LISTED, d) == ETIMEDOUT) {
+            bool woken = atomic_load_explicit(&w->state, memory_order_acquire) == WF_WAITER_WOKEN;
+            if (woken)
+                wf_tsan_acquire(&w->state);
+            return woken;
+        }
     }
 }
 
@@ -112,6 +132,7 @@ void weft__waitlist_notify(wf_waitlist *wl, int n)
         /* release: the woken thread sees the change it was woken for. This is our
          * last touch of w's memory: once it reads WOKEN its owner may return, and
          * wf_wake below uses only the address. */
+        wf_tsan_release(&w->state);
         atomic_store_explicit(&w->state, WF_WAITER_WOKEN, memory_order_release);
         /* Lost wakeup avoided: the word changed before this wake (wf_waiter_sleep). */
         wf_wake(&w->state, 1);

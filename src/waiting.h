@@ -24,6 +24,7 @@
 
 #include "internal.h"
 #include "list.h"
+#include "tsan.h" /* every family tells TSan its handoffs through it */
 
 #include <sched.h>
 #include <sys/types.h>
@@ -46,6 +47,9 @@
  * BEFORE it calls wf_wake when it saw `flag`. Then either the sleep's compare sees
  * the change, or the wake finds the sleeper queued. */
 WF_HIDDEN int wf_sleep(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d);
+/* wf_sleep without the contention profile's sampling (the profile itself sleeps
+ * through it): the wait on the word and on the deadline's cancel token. */
+WF_HIDDEN int wf_sleep_plain(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d);
 WF_HIDDEN int wf_sleep_flagged(_Atomic uint32_t *word, uint32_t *seen, uint32_t flag,
                                weft_deadline d);
 
@@ -128,6 +132,12 @@ typedef struct wf_spin_policy {
 #define WF_SPIN_YIELDING ((wf_spin_policy){.pauses = 100, .max_run = 1, .yields = 8})
 /* Only yields (a spin would hold the CPU the waker needs). */
 #define WF_SPIN_YIELD_ONLY ((wf_spin_policy){.pauses = 0, .max_run = 1, .yields = 8})
+/* A pool worker polling every queue for work before it parks (Go's spinning
+ * threads): a lap is 7 polls 32 pauses apart (a flat spinner: backing off from one
+ * pause made the pool's post and fork-join benchmarks slower), then a yield for a
+ * submitter that may need this core; a search is WF_SPIN_SEARCH_LAPS laps. */
+#define WF_SPIN_SEARCH ((wf_spin_policy){.pauses = 224, .max_run = 32, .yields = 1})
+#define WF_SPIN_SEARCH_LAPS 8
 /* A peer half way through an operation (it is running, never sleeping): 128 pauses,
  * then yield for as long as it takes (it may be preempted on our CPU). */
 #define WF_SPIN_PEER ((wf_spin_policy){.pauses = 128, .max_run = 1, .yields = UINT16_MAX})
@@ -142,6 +152,13 @@ typedef struct wf_spinner {
 static inline wf_spinner wf_spinner_start(wf_spin_policy p)
 {
     return (wf_spinner){.policy = p, .spent = 0, .run = 1, .yielded = 0};
+}
+
+/* A spinner whose runs are max_run pauses from the first (no backoff): for a poll
+ * of many words, where a short first run would only repeat the caller's look. */
+static inline wf_spinner wf_spinner_start_flat(wf_spin_policy p)
+{
+    return (wf_spinner){.policy = p, .spent = 0, .run = p.max_run, .yielded = 0};
 }
 
 /* One step of the policy: a run of pauses or one yield. Returns false (and does
@@ -167,6 +184,13 @@ static inline bool wf_spin(wf_spinner *s)
 static inline void wf_spin_count(wf_spinner *s)
 {
     s->spent++;
+}
+
+/* True once the policy's pauses are spent (by runs or by lost races): the bound of
+ * a loop that retries a lost race at once, without a run of pauses in between. */
+static inline bool wf_spin_spent(const wf_spinner *s)
+{
+    return s->spent >= s->policy.pauses;
 }
 
 /* ---- wait lists ------------------------------------------------------------------
@@ -227,7 +251,9 @@ static inline bool wf_waitlist_has_waiters(const wf_waitlist *wl)
  * pass (pthread runs key destructors up to PTHREAD_DESTRUCTOR_ITERATIONS times). */
 enum wf_exit_stage {
     WF_EXIT_LOCALS, /* weft_local blocks: user destructors may still use weft */
+    WF_EXIT_CHECKS, /* a checking build's report of locks still held */
     WF_EXIT_CACHES, /* per-thread object caches, after anything that may free */
+    WF_EXIT_READERS, /* the thread's row of the rwlock readers' table */
     WF_EXIT_THREAD, /* the thread's own descriptor (foreign and main threads) */
     WF_EXIT_STAGES
 };

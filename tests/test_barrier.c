@@ -2,7 +2,8 @@
  * action once per cycle, in the last arrival, before anyone is released; breaking
  * by timeout (that waiter ETIMEDOUT, the others EPIPE), by a failing action, by
  * abort (until reset); reset waking the waiters with EPIPE and making it usable;
- * the default timeout; a complete cycle surviving an abort in its action. */
+ * the default timeout; a complete cycle surviving an abort in its action; an
+ * action waiting on its own barrier (EDEADLK). */
 #include "check.h"
 
 #include <unistd.h>
@@ -474,7 +475,65 @@ static void deadline_during_action(void)
     }
 }
 
+/* ---- an action that waits on its own barrier ------------------------------------- */
+
+/* The action runs in the last arrival, so a wait on its own barrier could only wait
+ * for itself: EDEADLK, at once, changing nothing. The bounded timeouts keep a
+ * regression from hanging (it would return ETIMEDOUT). */
+static weft_barrier self_b, other_b;
+static int rc_self, rc_self_until, rc_other, rc_inner;
+
+static int inner_action(void *arg)
+{
+    (void)arg;
+    rc_inner = weft_barrier_wait(&self_b, WEFT_MS(50), NULL);
+    return 0;
+}
+
+static int outer_action(void *arg)
+{
+    (void)arg;
+    rc_self = weft_barrier_wait(&self_b, WEFT_MS(50), NULL);
+    rc_self_until = weft_barrier_wait_until(&self_b, weft_deadline_in(WEFT_MS(50)), NULL);
+    CHECK(!weft_barrier_broken(&self_b));
+    /* Another barrier is fine, and its action (run here too) is caught in turn. */
+    rc_other = weft_barrier_wait(&other_b, WEFT_MS(50), NULL);
+    return 0;
+}
+
+static void *self_b_party(void *p)
+{
+    *(int *)p = weft_barrier_wait(&self_b, WEFT_FOREVER, NULL);
+    return NULL;
+}
+
+static void action_waiting_on_itself(void)
+{
+    CHECK_EQ(weft_barrier_init(&self_b, 2, outer_action, NULL, WEFT_FOREVER), 0);
+    CHECK_EQ(weft_barrier_init(&other_b, 1, inner_action, NULL, WEFT_FOREVER), 0);
+    rc_self = rc_self_until = rc_other = rc_inner = -1;
+    int rc_party = -1;
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, self_b_party, &rc_party), 0);
+    CHECK_EQ(weft_barrier_wait(&self_b, WEFT_FOREVER, NULL), 0);
+    pthread_join(th, NULL);
+    CHECK_EQ(rc_party, 0); /* the cycle completed */
+    CHECK_EQ(rc_self, EDEADLK);
+    CHECK_EQ(rc_self_until, EDEADLK);
+    CHECK_EQ(rc_other, 0);
+    CHECK_EQ(rc_inner, EDEADLK); /* other_b's action, inside self_b's */
+    CHECK(!weft_barrier_broken(&self_b));
+    CHECK_EQ(weft_barrier_n_waiting(&self_b), 0);
+
+    /* Outside self_b's action the same wait is an ordinary arrival: it times out
+     * (breaking self_b) instead of reporting a deadlock. */
+    CHECK_EQ(weft_barrier_wait(&other_b, 0, NULL), 0);
+    CHECK_EQ(rc_inner, ETIMEDOUT);
+    CHECK(weft_barrier_broken(&self_b));
+}
+
 TEST_MAIN(TEST(bad_input), TEST(one_party), TEST(cycle_indices_and_action),
           TEST(timeout_breaks_it), TEST(default_timeout), TEST(failing_action_breaks_it),
           TEST(abort_until_reset), TEST(reset_wakes_waiters), TEST(complete_cycle_survives_abort),
-          TEST(arrival_during_action), TEST(deadline_during_action))
+          TEST(arrival_during_action), TEST(deadline_during_action),
+          TEST(action_waiting_on_itself))

@@ -1,7 +1,8 @@
-/* weft_cond: every verb and error code, timeouts never early, Python's
- * semantics (FIFO notify, exactly n woken, no stolen wakeup), wait_for, the rlock
- * variants (released fully, count restored), and notify_all moving the sleepers
- * onto the lock rather than waking them all. */
+/* weft_cond: every verb and error code (a wait with an rlock another thread holds
+ * is EPERM and changes nothing), timeouts never early, Python's semantics (FIFO
+ * notify, exactly n woken, no stolen wakeup), wait_for, the rlock variants
+ * (released fully, count restored), weft_cond_waiting's count of queued waiters,
+ * and notify_all moving the sleepers onto the lock rather than waking them all. */
 #include "check.h"
 
 #include <sys/resource.h>
@@ -90,6 +91,44 @@ static void wait_without_lock_is_eperm(void)
     CHECK_EQ(weft_cond_wait_for_until_r(&c, &r, always, NULL, WEFT_DEADLINE_NEVER), EPERM);
     CHECK(weft_rlock_locked(&r));
     CHECK_EQ(c.waiters, 0);
+}
+
+/* An rlock held (twice) by a live thread: a wait with it is EPERM, and that
+ * thread still holds it exactly as before. */
+static weft_event holding, may_release;
+
+static void *hold_rlock_until_told(void *arg)
+{
+    weft_rlock *r = arg;
+    CHECK_EQ(weft_rlock_acquire(r), 0);
+    CHECK_EQ(weft_rlock_acquire(r), 0);
+    CHECK_EQ(weft_event_set(&holding), 0);
+    CHECK_EQ(weft_event_wait(&may_release, WEFT_FOREVER), 0);
+    CHECK(weft_rlock_owned(r));
+    CHECK_EQ(r->count, 2);
+    CHECK_EQ(weft_rlock_release(r), 0);
+    CHECK_EQ(weft_rlock_release(r), 0);
+    CHECK_EQ(weft_rlock_release(r), EPERM);
+    return NULL;
+}
+
+static void wait_r_with_rlock_of_another_thread(void)
+{
+    weft_cond c = WEFT_COND_INIT;
+    weft_rlock r = WEFT_RLOCK_INIT;
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, hold_rlock_until_told, &r), 0);
+    CHECK_EQ(weft_event_wait(&holding, WEFT_FOREVER), 0);
+    CHECK_EQ(weft_cond_wait_r(&c, &r, WEFT_FOREVER), EPERM);
+    CHECK_EQ(weft_cond_wait_until_r(&c, &r, WEFT_DEADLINE_NEVER), EPERM);
+    CHECK_EQ(weft_cond_wait_for_r(&c, &r, always, NULL, WEFT_FOREVER), EPERM);
+    CHECK_EQ(weft_cond_wait_for_until_r(&c, &r, always, NULL, WEFT_DEADLINE_NEVER), EPERM);
+    CHECK(weft_rlock_locked(&r));
+    CHECK(!weft_rlock_owned(&r));
+    CHECK(!weft_cond_waiting(&c));
+    CHECK_EQ(weft_event_set(&may_release), 0);
+    pthread_join(th, NULL);
+    CHECK(!weft_rlock_locked(&r));
 }
 
 static void timeouts_never_early(void)
@@ -250,6 +289,73 @@ static void notify_without_holding_lock(void)
     CHECK_EQ(weft_cond_notify(&cond, 1), 0);
     pthread_join(th, NULL);
     CHECK_EQ(arg.result, 0);
+}
+
+/* weft_cond_waiting counts the queued waiters: a waiter from before it releases
+ * the lock until a notify picks it or its timeout passes (not while it re-takes
+ * the lock after). */
+static weft_rlock wait_rlock = WEFT_RLOCK_INIT;
+static weft_cond wait_rcond = WEFT_COND_INIT;
+
+static void *rlock_waiter(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(weft_rlock_acquire(&wait_rlock), 0);
+    CHECK_EQ(weft_cond_wait_r(&wait_rcond, &wait_rlock, WEFT_FOREVER), 0);
+    CHECK_EQ(weft_rlock_release(&wait_rlock), 0);
+    return NULL;
+}
+
+static void waiting_snapshot(void)
+{
+    CHECK(!weft_cond_waiting(NULL));
+    CHECK(!weft_cond_waiting(&cond));
+    enum { N = 3 };
+    reset_counts();
+    pthread_t th[N];
+    waiter_arg args[N];
+    for (int i = 0; i < N; i++)
+        args[i] = (waiter_arg){.id = i, .timeout = WEFT_FOREVER};
+    /* A waiter is queued before it releases the lock, so once `entered` reads
+     * (under the lock) that it began, it counts. */
+    start_waiters_in_order(th, args, N);
+    CHECK(weft_cond_waiting(&cond));
+    CHECK_EQ(weft_lock_acquire(&lock), 0);
+    CHECK_EQ(weft_cond_notify(&cond, N - 1), 0);
+    CHECK(weft_cond_waiting(&cond)); /* one left */
+    CHECK_EQ(weft_cond_notify(&cond, 1), 0);
+    CHECK(!weft_cond_waiting(&cond)); /* all notified, though they still wait for the lock */
+    CHECK_EQ(weft_lock_release(&lock), 0);
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(args[i].result, 0);
+    }
+    CHECK(!weft_cond_waiting(&cond));
+
+    /* A timed-out waiter leaves no count behind. */
+    CHECK_EQ(weft_lock_acquire(&lock), 0);
+    CHECK_EQ(weft_cond_wait(&cond, &lock, WEFT_MS(1)), ETIMEDOUT);
+    CHECK(!weft_cond_waiting(&cond));
+    CHECK_EQ(weft_lock_release(&lock), 0);
+
+    /* notify_all takes every waiter off the count at once. */
+    reset_counts();
+    start_waiters_in_order(th, args, 2);
+    CHECK(weft_cond_waiting(&cond));
+    CHECK_EQ(weft_cond_notify_all(&cond), 0);
+    CHECK(!weft_cond_waiting(&cond));
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+
+    /* The rlock variant counts alike. */
+    CHECK_EQ(pthread_create(&th[0], NULL, rlock_waiter, NULL), 0);
+    EVENTUALLY(weft_cond_waiting(&wait_rcond));
+    CHECK_EQ(weft_rlock_acquire(&wait_rlock), 0); /* it released the rlock to wait */
+    CHECK_EQ(weft_cond_notify(&wait_rcond, 1), 0);
+    CHECK(!weft_cond_waiting(&wait_rcond));
+    CHECK_EQ(weft_rlock_release(&wait_rlock), 0);
+    pthread_join(th[0], NULL);
+    CHECK(!weft_cond_waiting(&wait_rcond));
 }
 
 /* ---- notify_all ------------------------------------------------------------------ */
@@ -535,6 +641,7 @@ static void conditions_are_separate(void)
 }
 
 TEST_MAIN(TEST(layout_and_zero_init), TEST(bad_input), TEST(wait_without_lock_is_eperm),
+          TEST(wait_r_with_rlock_of_another_thread), TEST(waiting_snapshot),
           TEST(timeouts_never_early), TEST(notify_wakes_oldest_exactly), TEST(no_stolen_wakeup),
           TEST(timed_out_waiter_leaves_queue), TEST(notify_without_holding_lock),
           TEST(notify_all_wakes_everyone), TEST(wait_for_predicate),

@@ -14,6 +14,12 @@ int main()
     if (weft_rlock_acquire(&r) != 0 || !weft_rlock_owned(&r) || weft_rlock_release(&r) != 0)
         return 1;
     static_assert(sizeof(weft_rlock) <= 16, "rlock is at most 16 bytes");
+    weft_rwlock rw = WEFT_RWLOCK_INIT;
+    if (weft_rwlock_read_acquire(&rw) != 0 || weft_rwlock_write_try_acquire(&rw) ||
+        weft_rwlock_read_release(&rw) != 0 || weft_rwlock_write_acquire(&rw) != 0 ||
+        weft_rwlock_write_release(&rw) != 0)
+        return 1;
+    static_assert(sizeof(weft_rwlock) <= 8, "rwlock is at most 8 bytes");
     weft_sem s = WEFT_SEM_INIT(1);
     if (!weft_sem_try_acquire(&s) || weft_sem_release(&s, 1) != 0 || weft_sem_value(&s) != 1)
         return 1;
@@ -40,7 +46,7 @@ int main()
     weft_cond c = WEFT_COND_INIT;
     if (weft_lock_acquire(&l) != 0 || weft_cond_notify(&c, 1) != 0 ||
         weft_cond_notify_all(&c) != 0 || weft_cond_wait(&c, &l, 0) != ETIMEDOUT ||
-        weft_lock_release(&l) != 0)
+        weft_cond_waiting(&c) || weft_lock_release(&l) != 0)
         return 1;
     static_assert(sizeof(weft_cond) == 4, "cond is 4 bytes");
     weft_barrier b = WEFT_BARRIER_INIT(1);

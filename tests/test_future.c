@@ -257,6 +257,10 @@ static void wait_arguments(void)
     CHECK_EQ(weft_futures_wait(fs, 1, 0, 7), EINVAL);
     CHECK_EQ(weft_futures_wait(NULL, 0, 0, WEFT_ALL_COMPLETED), 0);
     CHECK_EQ(weft_futures_wait(fs, 0, WEFT_FOREVER, WEFT_FIRST_COMPLETED), 0);
+    /* return_when is checked first, even with nothing to wait for. */
+    CHECK_EQ(weft_futures_wait(NULL, 0, 0, 7), EINVAL);
+    CHECK_EQ(weft_futures_wait(fs, 0, WEFT_FOREVER, 0), EINVAL);
+    CHECK_EQ(weft_futures_wait_until(NULL, 0, WEFT_DEADLINE_NEVER, -1), EINVAL);
     CHECK_EQ(weft_futures_wait(fs, 1, 0, WEFT_FIRST_COMPLETED), ETIMEDOUT);
     weft_future_release(f);
 }

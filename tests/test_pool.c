@@ -3,6 +3,7 @@
 #include "check.h"
 
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -66,6 +67,22 @@ static void wait_counter(long want)
     CHECK_EQ(atomic_load(&counter), want);
 }
 
+/* Whether thread `tid` of this process is asleep (state S in /proc): for a test to
+ * know that a thread has reached a blocking wait. */
+static bool thread_sleeps(pid_t tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *end = strrchr(buf, ')'); /* the name may hold spaces and parens */
+    CHECK(end != NULL && end[1] == ' ');
+    return end[2] == 'S';
+}
+
 /* ---- create ----------------------------------------------------------------------- */
 
 static void create_arguments_and_defaults(void)
@@ -74,6 +91,7 @@ static void create_arguments_and_defaults(void)
     weft_pool *p = NULL;
     weft_pool_options o = WEFT_POOL_OPTIONS_INIT;
     o.max_workers = 65536;
+    p = (weft_pool *)&p; /* a failed create leaves NULL */
     CHECK_EQ(weft_pool_create(&p, &o), EINVAL);
     CHECK(p == NULL);
 
@@ -697,6 +715,169 @@ static void wait_and_as_completed_on_pool(void)
     CHECK_EQ(weft_pool_destroy(p), 0);
 }
 
+/* ---- what a task may not do ------------------------------------------------------------ */
+
+static _Atomic int exit_result = -1;
+
+static int try_thread_exit(void *arg, void **result)
+{
+    atomic_store(&exit_result, weft_thread_exit(arg));
+    *result = arg;
+    return 0;
+}
+
+static void task_cannot_end_its_worker(void)
+{
+    weft_pool *p = pool_new(1);
+    int x;
+    weft_future *f;
+    CHECK_EQ(weft_pool_submit(p, try_thread_exit, &x, &f), 0);
+    /* Bounded, so that a worker that did exit fails the test instead of hanging it. */
+    void *res = NULL;
+    CHECK_EQ(weft_future_result(f, WEFT_SEC(30), &res), 0);
+    CHECK(res == &x);
+    CHECK_EQ(atomic_load(&exit_result), EPERM);
+    weft_future_release(f);
+    /* The one worker still serves. */
+    CHECK_EQ(weft_pool_submit(p, echo, &x, &f), 0);
+    CHECK_EQ(weft_future_result(f, WEFT_SEC(30), &res), 0);
+    CHECK(res == &x);
+    weft_future_release(f);
+    CHECK_EQ(weft_pool_worker_count(p), 1);
+    /* The initializer and a post may not either; a pool broken by neither. */
+    atomic_store(&exit_result, -1);
+    CHECK_EQ(weft_pool_post(p, try_thread_exit, NULL), 0);
+    EVENTUALLY(atomic_load(&exit_result) == EPERM);
+    CHECK_EQ(weft_pool_destroy(p), 0);
+}
+
+/* A task told its own future (through a gate it waits on first). */
+struct self_wait {
+    weft_future *gate;
+    weft_future *self; /* written before the gate opens */
+    weft_pool *pool;
+};
+
+static int wait_on_self(void *arg, void **result)
+{
+    (void)result;
+    struct self_wait *s = arg;
+    CHECK_EQ(weft_future_result(s->gate, WEFT_FOREVER, NULL), 0);
+    CHECK_EQ(weft_future_result(s->self, 0, NULL), EDEADLK);
+    CHECK_EQ(weft_future_result(s->self, WEFT_MS(50), NULL), EDEADLK);
+    CHECK_EQ(weft_future_result(s->self, WEFT_FOREVER, NULL), EDEADLK);
+    CHECK_EQ(weft_future_result_until(s->self, WEFT_DEADLINE_NEVER, NULL), EDEADLK);
+    CHECK(weft_future_running(s->self)); /* and nothing changed */
+    return 0;
+}
+
+/* Runs on the same (only) worker while `arg`'s task waits for it below. */
+static int wait_on_outer(void *arg, void **result)
+{
+    (void)result;
+    return weft_future_result(arg, 0, NULL);
+}
+
+static int wait_on_inner(void *arg, void **result)
+{
+    (void)result;
+    struct self_wait *s = arg;
+    CHECK_EQ(weft_future_result(s->gate, WEFT_FOREVER, NULL), 0);
+    weft_future *inner;
+    CHECK_EQ(weft_pool_submit(s->pool, wait_on_outer, s->self, &inner), 0);
+    int r = weft_future_result(inner, WEFT_FOREVER, NULL);
+    weft_future_release(inner);
+    return r;
+}
+
+static void task_waiting_on_itself(void)
+{
+    for (size_t workers = 1; workers <= 2; workers++) {
+        struct self_wait s = {.gate = gate_new(), .self = NULL, .pool = pool_new(workers)};
+        weft_future *f;
+        CHECK_EQ(weft_pool_submit(s.pool, wait_on_self, &s, &f), 0);
+        s.self = f;
+        gate_open(s.gate);
+        CHECK_EQ(weft_future_result(f, WEFT_FOREVER, NULL), 0);
+        weft_future_release(f);
+        weft_future_release(s.gate);
+        CHECK_EQ(weft_pool_destroy(s.pool), 0);
+    }
+    /* Further down the stack: with one worker, the inner task runs on the worker
+     * that waits for it, on top of the outer task it waits on. */
+    struct self_wait s = {.gate = gate_new(), .self = NULL, .pool = pool_new(1)};
+    weft_future *f;
+    CHECK_EQ(weft_pool_submit(s.pool, wait_on_inner, &s, &f), 0);
+    s.self = f;
+    gate_open(s.gate);
+    CHECK_EQ(weft_future_result(f, WEFT_FOREVER, NULL), EDEADLK);
+    weft_future_release(f);
+    weft_future_release(s.gate);
+    CHECK_EQ(weft_pool_destroy(s.pool), 0);
+}
+
+/* ---- destroy while a submit waits for room ------------------------------------------------ */
+
+struct waiting_submit {
+    weft_pool *pool;
+    _Atomic pid_t tid;
+    int r;
+    weft_future *f;
+};
+
+static void *submit_waiting_for_room(void *arg)
+{
+    struct waiting_submit *w = arg;
+    atomic_store(&w->tid, (pid_t)syscall(SYS_gettid));
+    w->r = weft_pool_submit(w->pool, echo, w, &w->f);
+    return NULL;
+}
+
+static void *open_gate_much_later(void *arg)
+{
+    usleep(200000); /* only a destroy that did not refuse waits for this */
+    gate_open(arg);
+    return NULL;
+}
+
+static void destroy_refuses_while_a_submit_waits(void)
+{
+    weft_pool_options o = WEFT_POOL_OPTIONS_INIT;
+    o.max_workers = 1;
+    o.max_pending = 1;
+    weft_pool *p;
+    CHECK_EQ(weft_pool_create(&p, &o), 0);
+    weft_future *gate = gate_new(), *running, *queued;
+    CHECK_EQ(weft_pool_submit(p, wait_gate, gate, &running), 0);
+    EVENTUALLY(weft_future_running(running));
+    CHECK_EQ(weft_pool_submit(p, echo, NULL, &queued), 0); /* full now */
+    struct waiting_submit w = {.pool = p, .tid = 0, .r = -1, .f = NULL};
+    pthread_t th, opener;
+    CHECK_EQ(pthread_create(&th, NULL, submit_waiting_for_room, &w), 0);
+    EVENTUALLY(atomic_load(&w.tid) != 0 && thread_sleeps(atomic_load(&w.tid)));
+    CHECK_EQ(pthread_create(&opener, NULL, open_gate_much_later, gate), 0);
+    CHECK_EQ(weft_pool_destroy(p), EBUSY);
+    CHECK_EQ(weft_pool_destroy(p), EBUSY);
+    /* Nothing changed: the pool is not shut down (a post finds it full, or, once
+     * the gate has opened, room), and the waiting submit goes through once the
+     * worker moves on. */
+    int r = weft_pool_post_for(p, count, NULL, 0);
+    CHECK(r == EAGAIN || r == 0);
+    CHECK_EQ(pthread_join(opener, NULL), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    CHECK_EQ(w.r, 0);
+    void *res = NULL;
+    CHECK_EQ(weft_future_result(w.f, WEFT_FOREVER, &res), 0);
+    CHECK(res == &w);
+    CHECK_EQ(weft_future_result(running, WEFT_FOREVER, NULL), 0);
+    CHECK_EQ(weft_future_result(queued, WEFT_FOREVER, NULL), 0);
+    CHECK_EQ(weft_pool_destroy(p), 0);
+    weft_future_release(w.f);
+    weft_future_release(running);
+    weft_future_release(queued);
+    weft_future_release(gate);
+}
+
 TEST_MAIN(TEST(create_arguments_and_defaults), TEST(submit_and_result), TEST(submit_arguments),
           TEST(post_runs), TEST(worker_names), TEST(idle_workers_are_reused),
           TEST(workers_start_on_demand_up_to_max), TEST(initializer_runs_per_worker),
@@ -706,4 +887,5 @@ TEST_MAIN(TEST(create_arguments_and_defaults), TEST(submit_and_result), TEST(sub
           TEST(nested_wait_times_out), TEST(shutdown_rejects_submits),
           TEST(shutdown_waits_for_pending), TEST(shutdown_cancel_futures),
           TEST(shutdown_from_worker), TEST(destroy_without_shutdown),
-          TEST(wait_and_as_completed_on_pool))
+          TEST(wait_and_as_completed_on_pool), TEST(task_cannot_end_its_worker),
+          TEST(task_waiting_on_itself), TEST(destroy_refuses_while_a_submit_waits))

@@ -5,6 +5,9 @@
 #include "check.h"
 #include "queue_internal.h"
 
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,11 +56,13 @@ static void fill(weft_queue *q, size_t maxsize)
 
 static void create_and_bad_arguments(void)
 {
-    weft_queue *q = NULL;
+    /* A failed create leaves *q as it was (not NULL: unchanged). */
+    weft_queue *const unchanged = (weft_queue *)(uintptr_t)0x5eed;
+    weft_queue *q = unchanged;
     CHECK_EQ(weft_queue_create(NULL, 4, WEFT_FIFO), EINVAL);
     CHECK_EQ(weft_queue_create(&q, 4, 3), EINVAL);
     CHECK_EQ(weft_queue_create(&q, 4, -1), EINVAL);
-    CHECK(q == NULL);
+    CHECK(q == unchanged);
     CHECK_EQ(weft_queue_destroy(NULL), EINVAL);
 
     void *item = NULL;
@@ -69,6 +74,11 @@ static void create_and_bad_arguments(void)
     CHECK_EQ(weft_queue_put_prio(NULL, 0, ITEM(1), 0), EINVAL);
     CHECK_EQ(weft_queue_put_many(NULL, items, 2, 0), -EINVAL);
     CHECK_EQ(weft_queue_get_many(NULL, items, 2, 0), -EINVAL);
+    /* A NULL queue is refused whatever n is, n = 0 included. */
+    CHECK_EQ(weft_queue_put_many(NULL, NULL, 0, 0), -EINVAL);
+    CHECK_EQ(weft_queue_get_many(NULL, NULL, 0, 0), -EINVAL);
+    CHECK_EQ(weft_queue_put_many_until(NULL, NULL, 0, WEFT_DEADLINE_NEVER), -EINVAL);
+    CHECK_EQ(weft_queue_get_many_until(NULL, NULL, 0, WEFT_DEADLINE_NEVER), -EINVAL);
     CHECK_EQ(weft_queue_task_done(NULL), EINVAL);
     CHECK_EQ(weft_queue_join(NULL, 0), EINVAL);
     CHECK_EQ(weft_queue_shutdown(NULL, false), EINVAL);
@@ -88,6 +98,8 @@ static void create_and_bad_arguments(void)
         CHECK_EQ(weft_queue_get_many(q, NULL, 1, 0), -EINVAL);
         CHECK_EQ(weft_queue_put_many(q, items, 0, 0), 0); /* n == 0 moves nothing */
         CHECK_EQ(weft_queue_get_many(q, items, 0, 0), 0);
+        CHECK_EQ(weft_queue_put_many(q, NULL, 0, WEFT_FOREVER), 0); /* nor reads items */
+        CHECK_EQ(weft_queue_get_many(q, NULL, 0, WEFT_FOREVER), 0);
         if (all_kinds[i].kind != WEFT_PRIORITY)
             CHECK_EQ(weft_queue_put_prio(q, 1, ITEM(1), 0), EINVAL);
         CHECK(weft_queue_empty(q)); /* the refusals changed nothing */
@@ -644,6 +656,203 @@ static void destroy_with_a_sleeper_is_ebusy(void)
     }
 }
 
+/* ---- destroy while a thread waits ------------------------------------------------ */
+
+/* Waits (spinning: a waiter spins only some microseconds before it sleeps) until n
+ * threads wait in q's calls (white box: the count destroy checks). */
+static void await_waiting(weft_queue *q, uint32_t n)
+{
+    int64_t end = weft_now_ns() + WEFT_SEC(10);
+    while (atomic_load_explicit(&q->waiting, memory_order_relaxed) < n)
+        CHECK(weft_now_ns() < end);
+}
+
+typedef struct {
+    weft_queue *q;
+    weft_simplequeue *sq;
+    int op;
+    void *items[4];
+    ssize_t result;
+} waiter_arg;
+
+enum { OP_GET, OP_GET_MANY, OP_PUT, OP_PUT_MANY, OP_PUT_PRIO, OP_JOIN, OP_SIMPLE_GET };
+
+static void *waiter(void *arg)
+{
+    waiter_arg *a = arg;
+    switch (a->op) {
+    case OP_GET: a->result = weft_queue_get(a->q, &a->items[0], WEFT_FOREVER); break;
+    case OP_GET_MANY: a->result = weft_queue_get_many(a->q, a->items, 4, WEFT_FOREVER); break;
+    case OP_PUT: a->result = weft_queue_put(a->q, ITEM(100), WEFT_FOREVER); break;
+    case OP_PUT_MANY: a->result = weft_queue_put_many(a->q, a->items, 2, WEFT_FOREVER); break;
+    case OP_PUT_PRIO: a->result = weft_queue_put_prio(a->q, 1, ITEM(100), WEFT_FOREVER); break;
+    case OP_JOIN: a->result = weft_queue_join(a->q, WEFT_FOREVER); break;
+    case OP_SIMPLE_GET:
+        a->result = weft_simplequeue_get(a->sq, &a->items[0], WEFT_FOREVER);
+        break;
+    }
+    return NULL;
+}
+
+/* One waiter in `op` on q: destroy at once once it waits (most often while it still
+ * spins) must refuse and free nothing (under ASan a freed queue would show as a
+ * use after free in the waiter); then `release` lets it finish, and destroy works. */
+static void destroy_refused_while(weft_queue *q, int op, void (*release)(weft_queue *))
+{
+    waiter_arg a = {.q = q, .op = op, .items = {ITEM(1), ITEM(2)}};
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, waiter, &a), 0);
+    await_waiting(q, 1);
+    CHECK_EQ(weft_queue_destroy(q), EBUSY);
+    usleep(20000); /* asleep by now, or (a peer half way) still spinning */
+    CHECK_EQ(weft_queue_destroy(q), EBUSY);
+    release(q);
+    pthread_join(th, NULL);
+    CHECK(a.result >= 0);
+    CHECK_EQ(atomic_load(&q->waiting), 0);
+    CHECK_EQ(weft_queue_destroy(q), 0);
+}
+
+static void release_by_put(weft_queue *q)
+{
+    CHECK_EQ(weft_queue_put(q, ITEM(3), WEFT_FOREVER), 0);
+}
+
+static void release_by_get(weft_queue *q)
+{
+    void *item;
+    CHECK_EQ(weft_queue_get(q, &item, WEFT_FOREVER), 0);
+}
+
+static void release_by_task_done(weft_queue *q)
+{
+    CHECK_EQ(weft_queue_task_done(q), 0);
+}
+
+/* White box: the ring's put of position 0 has claimed its cell (tail moved) but not
+ * published it yet, as if its thread were half way; a get then spins on that peer
+ * (it never sleeps on a running put) for as long as it takes. */
+static void fake_put_half_way(weft_queue *q)
+{
+    atomic_store(&q->tail, (uint64_t)1);
+}
+
+static void finish_fake_put(weft_queue *q)
+{
+    q->cells[0].item = ITEM(4);
+    atomic_store_explicit(&q->cells[0].seq, 1, memory_order_release);
+}
+
+static void destroy_while_waiting_is_ebusy(void)
+{
+    for (size_t k = 0; k < N_OF(all_kinds); k++) {
+        const queue_kind *kind = &all_kinds[k];
+        destroy_refused_while(make(kind), OP_GET, release_by_put);
+        destroy_refused_while(make(kind), OP_GET_MANY, release_by_put);
+        weft_queue *q = make(kind);
+        CHECK_EQ(weft_queue_put(q, ITEM(1), 0), 0); /* one task unfinished */
+        destroy_refused_while(q, OP_JOIN, release_by_task_done);
+        if (kind->maxsize && kind->maxsize <= WEFT_QUEUE_RING_MAX) {
+            int ops[] = {OP_PUT, OP_PUT_MANY, OP_PUT_PRIO};
+            for (int i = 0; i < (kind->kind == WEFT_PRIORITY ? 3 : 2); i++) {
+                q = make(kind);
+                fill(q, kind->maxsize);
+                destroy_refused_while(q, ops[i], release_by_get);
+            }
+        }
+    }
+    /* A get spinning on a put half way spins until it finishes, never sleeping. */
+    weft_queue *q = make(&all_kinds[0]);
+    fake_put_half_way(q);
+    destroy_refused_while(q, OP_GET, finish_fake_put);
+
+    /* A shutdown wakes the waiters; destroy, tried again, then succeeds. */
+    q = make(&all_kinds[0]);
+    waiter_arg a = {.q = q, .op = OP_GET};
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, waiter, &a), 0);
+    await_waiting(q, 1);
+    CHECK_EQ(weft_queue_destroy(q), EBUSY);
+    CHECK_EQ(weft_queue_shutdown(q, false), 0);
+    int r;
+    while ((r = weft_queue_destroy(q)) == EBUSY)
+        sched_yield();
+    CHECK_EQ(r, 0);
+    pthread_join(th, NULL);
+    CHECK_EQ(a.result, ESHUTDOWN);
+
+    /* SimpleQueue alike. */
+    weft_simplequeue *sq;
+    CHECK_EQ(weft_simplequeue_create(&sq), 0);
+    waiter_arg b = {.sq = sq, .op = OP_SIMPLE_GET};
+    CHECK_EQ(pthread_create(&th, NULL, waiter, &b), 0);
+    /* A weft_simplequeue is a weft_queue underneath (src/simplequeue.c). */
+    await_waiting((weft_queue *)(void *)sq, 1);
+    CHECK_EQ(weft_simplequeue_destroy(sq), EBUSY);
+    usleep(20000);
+    CHECK_EQ(weft_simplequeue_destroy(sq), EBUSY);
+    CHECK_EQ(weft_simplequeue_put(sq, ITEM(8)), 0);
+    pthread_join(th, NULL);
+    CHECK_EQ(b.result, 0);
+    CHECK_EQ(VALUE(b.items[0]), 8);
+    CHECK_EQ(weft_simplequeue_destroy(sq), 0);
+}
+
+/* ---- a failed create ------------------------------------------------------------ */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+/* In a child process whose address space is capped just above what it uses: take
+ * every byte malloc can still give, then check that each create fails with ENOMEM
+ * and leaves *q unchanged; then free a little, so that the queue itself fits but
+ * not a large ring's cells (the failure inside the kind's init). */
+static void failed_create_leaves_q_unchanged(void)
+{
+#ifdef SANITIZED
+    printf("  skipped: a sanitizer's shadow memory cannot live under an address-space cap\n");
+#else
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        long pages = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        CHECK(f && fscanf(f, "%ld", &pages) == 1);
+        fclose(f);
+        void *reserve = malloc(64 * 1024);
+        CHECK(reserve != NULL);
+        struct rlimit cap = {.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (4 << 20),
+                             .rlim_max = RLIM_INFINITY};
+        CHECK_EQ(setrlimit(RLIMIT_AS, &cap), 0);
+        for (size_t size = (size_t)1 << 20; size >= 16; size /= 2)
+            while (malloc(size) != NULL) {
+            }
+        for (size_t i = 0; i < N_OF(all_kinds); i++) {
+            weft_queue *const unchanged = (weft_queue *)(uintptr_t)0x5eed, *q = unchanged;
+            CHECK_EQ(weft_queue_create(&q, all_kinds[i].maxsize, all_kinds[i].kind), ENOMEM);
+            CHECK(q == unchanged);
+        }
+        weft_simplequeue *const unchanged = (weft_simplequeue *)(uintptr_t)0x5eed;
+        weft_simplequeue *sq = unchanged;
+        CHECK_EQ(weft_simplequeue_create(&sq), ENOMEM);
+        CHECK(sq == unchanged);
+        free(reserve); /* room for the queue, not for a ring of 1 MiB */
+        weft_queue *q = NULL;
+        CHECK_EQ(weft_queue_create(&q, WEFT_QUEUE_RING_MAX, WEFT_FIFO), ENOMEM);
+        CHECK(q == NULL);
+        _exit(0);
+    }
+    int status;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+#endif
+}
+
 /* Destroying a queue that still holds items frees them (ASan's leak checker runs). */
 static void destroy_drops_items(void)
 {
@@ -724,6 +933,7 @@ static void simplequeue_verbs(void)
     weft_simplequeue *q = NULL;
     void *item = NULL;
     CHECK_EQ(weft_simplequeue_create(NULL), EINVAL);
+    CHECK(q == NULL);
     CHECK_EQ(weft_simplequeue_destroy(NULL), EINVAL);
     CHECK_EQ(weft_simplequeue_put(NULL, ITEM(1)), EINVAL);
     CHECK_EQ(weft_simplequeue_get(NULL, &item, 0), EINVAL);
@@ -765,5 +975,6 @@ TEST_MAIN(TEST(create_and_bad_arguments), TEST(fifo_order_and_wraparound),
           TEST(sleepers_are_woken), TEST(batches), TEST(task_done_and_join),
           TEST(ring_lap_wraparound), TEST(shutdown_drains_then_fails),
           TEST(shutdown_immediate_discards), TEST(shutdown_wakes_sleepers),
-          TEST(destroy_with_a_sleeper_is_ebusy), TEST(destroy_drops_items),
+          TEST(destroy_with_a_sleeper_is_ebusy), TEST(destroy_while_waiting_is_ebusy),
+          TEST(failed_create_leaves_q_unchanged), TEST(destroy_drops_items),
           TEST(blocked_consumer_uses_no_cpu), TEST(simplequeue_verbs))

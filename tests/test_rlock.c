@@ -1,6 +1,7 @@
-/* weft_rlock: recursion, ownership (EPERM for non-owners, nothing changes),
- * timeouts never early, bad input, recursion overflow, and the condition
- * variable's release_all/restore hooks. */
+/* weft_rlock: recursion, ownership (EPERM for non-owners, nothing changes; an
+ * owner that exited is inherited by no later thread), timeouts never early, bad
+ * input, recursion overflow, and the condition variable's release_all/restore
+ * hooks. */
 #include "check.h"
 #include "internal.h"
 
@@ -187,6 +188,55 @@ static void release_all_and_restore(void)
     CHECK(!weft_rlock_locked(&shared));
 }
 
+/* An owner that exits holding the lock leaves it held for good, by nobody: the
+ * threads started after it (which glibc gives the dead thread's pthread_t, its
+ * stack and descriptor being cached for reuse) must not own it. */
+static weft_rlock orphan = WEFT_RLOCK_INIT;
+static pthread_t orphan_owner;
+
+static void *take_and_exit(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(weft_rlock_acquire(&orphan), 0);
+    CHECK_EQ(weft_rlock_acquire(&orphan), 0);
+    orphan_owner = pthread_self(); /* read after the join */
+    return NULL;
+}
+
+static void *successor(void *arg)
+{
+    int *same_id = arg;
+    *same_id = pthread_equal(pthread_self(), orphan_owner) != 0;
+    CHECK(weft_rlock_locked(&orphan));
+    CHECK(!weft_rlock_owned(&orphan));
+    CHECK(!weft_rlock_try_acquire(&orphan));
+    CHECK_EQ(weft_rlock_acquire_for(&orphan, 0), ETIMEDOUT);
+    CHECK_EQ(weft_rlock_acquire_for(&orphan, WEFT_MS(1)), ETIMEDOUT);
+    CHECK_EQ(weft_rlock_release(&orphan), EPERM);
+    CHECK(weft_rlock_locked(&orphan));
+    return NULL;
+}
+
+static void owner_exit_is_not_inherited(void)
+{
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, take_and_exit, NULL), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    int same_id_seen = 0;
+    /* One after another, so that each may get the dead owner's pthread_t. */
+    for (int i = 0; i < 16; i++) {
+        int same_id = 0;
+        CHECK_EQ(pthread_create(&th, NULL, successor, &same_id), 0);
+        CHECK_EQ(pthread_join(th, NULL), 0);
+        same_id_seen += same_id;
+    }
+    CHECK(!weft_rlock_owned(&orphan));
+    CHECK_EQ(weft_rlock_release(&orphan), EPERM);
+    if (!same_id_seen)
+        printf("  (no successor got the owner's pthread_t: the check ran without reuse)\n");
+}
+
 TEST_MAIN(TEST(layout_and_zero_init), TEST(recursion), TEST(bad_input), TEST(recursion_overflow),
           TEST(non_owner_release_is_eperm), TEST(timeout_while_held),
-          TEST(last_release_wakes_sleeper), TEST(release_all_and_restore))
+          TEST(last_release_wakes_sleeper), TEST(release_all_and_restore),
+          TEST(owner_exit_is_not_inherited))

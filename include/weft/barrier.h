@@ -4,9 +4,11 @@
  * once the last of them has arrived, each with a distinct index 0..parties-1 (the
  * order of arrival; the last arrival gets parties-1). The optional action runs
  * exactly once per cycle, in the last arriving thread, before any is released;
- * if it fails (returns non-zero) the barrier breaks. The barrier is reusable:
- * cycle after cycle, and a fast thread that enters the next cycle never disturbs
- * the slow leavers of the previous one (a generation counter tells them apart).
+ * if it fails (returns non-zero) the barrier breaks. It may abort or reset the
+ * barrier, but a wait on it returns EDEADLK (it could only wait for itself). The
+ * barrier is reusable: cycle after cycle, and a fast thread that enters the next
+ * cycle never disturbs the slow leavers of the previous one (a generation counter
+ * tells them apart).
  *
  * Broken barrier: a waiter's timeout, a failing action or weft_barrier_abort
  * breaks it; its current waiters and every later arrival get EPIPE (the waiter
@@ -83,7 +85,10 @@ WEFT_API int weft_barrier_init(weft_barrier *b, uint32_t parties, int (*action)(
  * in the cycle. Returns 0; ETIMEDOUT when this thread's timeout passed first (it
  * breaks the barrier); EPIPE when the barrier is or becomes broken (abort, reset,
  * another waiter's timeout, the action failed, including in this thread);
- * EINVAL if b is NULL or was never set up. A thread arriving while the previous
+ * EDEADLK at once, changing nothing, when called from inside b's own action
+ * (which runs in the last arrival, so the wait could only wait for itself; also
+ * from an action of another barrier run inside it); EINVAL if b is NULL or was
+ * never set up. A thread arriving while the previous
  * cycle's action runs, or while a reset is pending, waits for it first; if its
  * timeout passes then, it returns ETIMEDOUT without breaking the barrier. */
 WEFT_API int weft_barrier_wait(weft_barrier *b, int64_t timeout_ns, uint32_t *index);

@@ -16,7 +16,8 @@
  * Waiting costs no system call on a future that is already done; a waiter spins
  * briefly and then sleeps on the future's state word. A pool worker that waits on
  * a future of its own pool runs that pool's pending tasks meanwhile (see
- * weft/pool.h), so nested submit-and-wait cannot deadlock the pool.
+ * weft/pool.h), so nested submit-and-wait cannot deadlock the pool; a task that
+ * waits on its own future is told EDEADLK.
  *
  * Nothing here is inline: a future is reached through a pointer anyway, and its
  * layout stays private to the library.
@@ -47,7 +48,7 @@ enum {
 
 /* Make a new PENDING future with one reference, for an executor of your own (pool
  * futures come from weft_pool_submit). Never blocks.
- * Returns 0; EINVAL if f is NULL; ENOMEM. */
+ * Returns 0; EINVAL if f is NULL; ENOMEM (*f is then NULL). */
 WEFT_API int weft_future_create(weft_future **f);
 
 /* Mark a pending future RUNNING, or learn that it was cancelled (Python's
@@ -73,9 +74,12 @@ WEFT_API int weft_future_set_error(weft_future *f, int error);
  * task's error it is the result the task left (usually NULL).
  * Returns 0 (finished successfully); the task's error (finished with it);
  * ECANCELED (cancelled); ETIMEDOUT (not done once the timeout has passed; never
- * earlier); EINVAL if f is NULL. A pool worker waiting on a future of its own pool
- * runs pending tasks of the pool meanwhile, so it may return some time after the
- * future is done or the timeout has passed (never before). */
+ * earlier); EDEADLK, at once whatever the timeout, if the calling thread is
+ * running f's task itself (a pool task waiting on its own future, or on a task
+ * further down its thread's stack): it could only ever wait for itself, and
+ * nothing changes; EINVAL if f is NULL. A pool worker waiting on a future of its
+ * own pool runs pending tasks of the pool meanwhile, so it may return some time
+ * after the future is done or the timeout has passed (never before). */
 WEFT_API int weft_future_result(weft_future *f, int64_t timeout_ns, void **result);
 
 /* As weft_future_result with an absolute deadline (see weft_deadline_in). */
@@ -112,10 +116,12 @@ WEFT_API int weft_future_release(weft_future *f);
 
 /* Wait until the futures fs[0..n-1] meet `return_when`, at most timeout_ns. As in
  * Python, the caller then sorts done from not done with weft_future_done. A future
- * may appear more than once. n = 0 returns 0 at once.
+ * may appear more than once. The arguments are checked first: with valid ones,
+ * n = 0 returns 0 at once.
  * Returns 0 (the condition holds); ETIMEDOUT (it did not hold once the timeout had
- * passed); EINVAL if fs is NULL with n > 0, an entry is NULL, or return_when is not
- * one of the WEFT_* constants above; ENOMEM. */
+ * passed); EINVAL, before anything else and for any n (n = 0 included), if
+ * return_when is not one of the WEFT_* constants above, and if fs is NULL with
+ * n > 0 or an entry is NULL; ENOMEM. */
 WEFT_API int weft_futures_wait(weft_future *const *fs, size_t n, int64_t timeout_ns,
                                int return_when);
 

@@ -65,43 +65,54 @@ WEFT_INLINE int weft_lock_release(weft_lock *l);
 WEFT_INLINE bool weft_lock_locked(const weft_lock *l);
 
 #ifdef WEFT_HAVE_INLINE
+/* The uncontended acquire, one CAS. acquire: the critical section must see what
+ * the last owner wrote. */
+#define WEFT__LOCK_CAS(l, unlocked)                                                  \
+    atomic_compare_exchange_strong_explicit(&(l)->word, &(unlocked), WEFT_LOCK_LOCKED, \
+                                            memory_order_acquire, memory_order_relaxed)
+
 WEFT_INLINE bool weft_lock_try_acquire(weft_lock *l)
 {
     uint32_t unlocked = 0;
     if (__builtin_expect(l == NULL, 0))
         return false;
-    /* acquire: the critical section must see what the last owner wrote. */
-    return atomic_compare_exchange_strong_explicit(
-        &l->word, &unlocked, WEFT_LOCK_LOCKED, memory_order_acquire, memory_order_relaxed);
-}
-
-WEFT_INLINE int weft_lock_acquire(weft_lock *l)
-{
-    if (__builtin_expect(weft_lock_try_acquire(l), 1))
-        return 0;
-    if (l == NULL)
-        return EINVAL;
-    return weft__lock_acquire_slow(l, WEFT_DEADLINE_NEVER);
+    WEFT__TSAN_PRE_LOCK(l, WEFT__TSAN_TRY_LOCK);
+    bool ok = WEFT__LOCK_CAS(l, unlocked);
+    WEFT__TSAN_POST_LOCK(l, WEFT__TSAN_TRY_LOCK, !ok);
+    return ok;
 }
 
 WEFT_INLINE int weft_lock_acquire_until(weft_lock *l, weft_deadline d)
 {
-    if (__builtin_expect(weft_lock_try_acquire(l), 1))
-        return 0;
-    if (l == NULL)
+    uint32_t unlocked = 0;
+    if (__builtin_expect(l == NULL, 0))
         return EINVAL;
-    return weft__lock_acquire_slow(l, d);
+    WEFT__TSAN_PRE_LOCK(l, WEFT__TSAN_TIMED(d));
+    int r = __builtin_expect(WEFT__LOCK_CAS(l, unlocked), 1)
+                ? 0
+                : WEFT__TSAN_SLOW(l, weft__lock_acquire_slow(l, d));
+    WEFT__TSAN_POST_LOCK(l, WEFT__TSAN_TIMED(d), r != 0);
+    return r;
+}
+
+WEFT_INLINE int weft_lock_acquire(weft_lock *l)
+{
+    return weft_lock_acquire_until(l, WEFT_DEADLINE_NEVER);
 }
 
 WEFT_INLINE int weft_lock_acquire_for(weft_lock *l, int64_t timeout_ns)
 {
-    if (__builtin_expect(weft_lock_try_acquire(l), 1))
-        return 0;
-    if (l == NULL)
+    uint32_t unlocked = 0;
+    if (__builtin_expect(l == NULL, 0))
         return EINVAL;
-    if (timeout_ns == 0)
-        return ETIMEDOUT;
-    return weft__lock_acquire_slow(l, weft_deadline_in(timeout_ns));
+    WEFT__TSAN_PRE_LOCK(l, timeout_ns < 0 ? 0u : WEFT__TSAN_TRY_LOCK);
+    int r = 0;
+    /* The deadline is computed only once the fast path has failed. */
+    if (!__builtin_expect(WEFT__LOCK_CAS(l, unlocked), 1))
+        r = timeout_ns == 0 ? ETIMEDOUT
+                            : WEFT__TSAN_SLOW(l, weft__lock_acquire_slow(l, weft_deadline_in(timeout_ns)));
+    WEFT__TSAN_POST_LOCK(l, timeout_ns < 0 ? 0u : WEFT__TSAN_TRY_LOCK, r != 0);
+    return r;
 }
 
 WEFT_INLINE int weft_lock_release(weft_lock *l)
@@ -109,13 +120,22 @@ WEFT_INLINE int weft_lock_release(weft_lock *l)
     uint32_t locked = WEFT_LOCK_LOCKED;
     if (__builtin_expect(l == NULL, 0))
         return EINVAL;
+#ifdef WEFT__TSAN_MUTEX
+    /* A release that finds the lock free is EPERM and changes nothing (as of this
+     * load): no unlock to announce. */
+    if (!weft_lock_locked(l))
+        return EPERM;
+#endif
+    WEFT__TSAN_PRE_UNLOCK(l, 0);
     /* release: publishes the critical section to the next owner. Any other bit set
      * (a sleeper, a starving sleeper) takes the slow path. */
-    if (__builtin_expect(atomic_compare_exchange_strong_explicit(
-                             &l->word, &locked, 0, memory_order_release, memory_order_relaxed),
-                         1))
-        return 0;
-    return weft__lock_release_slow(l);
+    int r = __builtin_expect(atomic_compare_exchange_strong_explicit(
+                                 &l->word, &locked, 0, memory_order_release, memory_order_relaxed),
+                             1)
+                ? 0
+                : WEFT__TSAN_SLOW(l, weft__lock_release_slow(l));
+    WEFT__TSAN_POST_UNLOCK(l, 0);
+    return r;
 }
 
 WEFT_INLINE bool weft_lock_locked(const weft_lock *l)
@@ -123,6 +143,24 @@ WEFT_INLINE bool weft_lock_locked(const weft_lock *l)
     /* relaxed: a snapshot that orders nothing. */
     return l != NULL && (atomic_load_explicit(&l->word, memory_order_relaxed) & WEFT_LOCK_LOCKED) != 0;
 }
+#endif
+
+#ifdef WEFT_CHECKS
+/* A checking build (weft/config.h): every call goes out of line through the
+ * lock-order checker (src/lockdep.c), which then runs the code above (the
+ * library's own calls stay inline and unchecked). */
+WEFT_API int weft__checked_lock_acquire(weft_lock *l);
+WEFT_API bool weft__checked_lock_try_acquire(weft_lock *l);
+WEFT_API int weft__checked_lock_acquire_for(weft_lock *l, int64_t timeout_ns);
+WEFT_API int weft__checked_lock_acquire_until(weft_lock *l, weft_deadline d);
+WEFT_API int weft__checked_lock_release(weft_lock *l);
+#ifndef WEFT_BUILDING
+#define weft_lock_acquire(l) weft__checked_lock_acquire(l)
+#define weft_lock_try_acquire(l) weft__checked_lock_try_acquire(l)
+#define weft_lock_acquire_for(l, t) weft__checked_lock_acquire_for(l, t)
+#define weft_lock_acquire_until(l, d) weft__checked_lock_acquire_until(l, d)
+#define weft_lock_release(l) weft__checked_lock_release(l)
+#endif
 #endif
 
 WEFT_END_DECLS

@@ -8,15 +8,24 @@
  *
  * Scheduling: work stealing. Every worker owns a deque; a task submitted by a
  * worker of the pool goes to that worker's own deque (taken newest first, which
- * suits recursive fork-join work), tasks from other threads go to one shared
- * injection queue, and a worker with nothing to do takes a batch from the
- * injection queue or steals the oldest task of another worker. Submitting makes no
+ * suits recursive fork-join work), tasks from other threads go to the pool's
+ * injection queue (one shard per submitting thread, first in first out for each),
+ * and a worker with nothing to do takes a batch from the injection queue or
+ * steals the oldest task of another worker. Submitting makes no
  * system call unless a worker sleeps and none is already looking for work.
  *
  * Nested work cannot deadlock: a worker that waits on a future of its own pool
  * (weft_future_result, weft_pool_map from a task) runs the pool's pending tasks
  * meanwhile, its own deque first, so a task may submit to its own pool and wait
- * even with max_workers = 1.
+ * even with max_workers = 1. What can only ever wait for itself is refused: a
+ * task waiting on its own future, or on one its thread is running further down
+ * the stack (a task it runs while helping waits on it), gets EDEADLK from
+ * weft_future_result at once, whatever the timeout.
+ *
+ * Workers belong to the pool for their whole life: weft_thread_exit called by a
+ * task (or by the initializer) returns EPERM and the worker goes on, so a task
+ * cannot strand its future or shrink the pool. The same holds for a task that
+ * runs on a submitting thread (see weft_pool_submit) or in weft_pool_destroy.
  *
  * Unlike Python's executor the backlog can be bounded (opts.max_pending): a submit
  * from outside the pool then waits for room (backpressure); submits from the
@@ -52,7 +61,7 @@ typedef struct weft_pool_options {
 
 /* Make a pool; opts NULL means the defaults. Starts no thread yet. Never blocks.
  * Returns 0 (*p is the pool: weft_pool_destroy it); EINVAL if p is NULL or
- * max_workers is over 65535; ENOMEM. */
+ * max_workers is over 65535; ENOMEM. On an error *p is NULL (if p is not). */
 WEFT_API int weft_pool_create(weft_pool **p, const weft_pool_options *opts);
 
 /* Schedule fn(arg) and set *fut to its future (one reference: release it). With
@@ -113,8 +122,13 @@ WEFT_API int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures);
 /* Shut down (waiting, without cancelling) if not yet done, join every worker and
  * free the pool. Blocks until every pending task has run and every worker has
  * ended. Futures handed out stay valid until released.
- * Returns 0; EINVAL if p is NULL; EDEADLK if called by a worker of this pool
- * (nothing changes). */
+ * Returns 0; EINVAL if p is NULL; EDEADLK if called by a worker of this pool;
+ * EBUSY if a submit, post or map is waiting for room under max_pending (call
+ * again once it has returned). On EDEADLK and EBUSY nothing changes: the pool is
+ * not shut down.
+ * Destroy detects only calls that are already waiting: any other call on p that
+ * runs while destroy does (a submit that has not yet begun to wait, a shutdown,
+ * a worker count), and every call after it returned 0, is the caller's bug. */
 WEFT_API int weft_pool_destroy(weft_pool *p);
 
 /* How many workers have been started (a snapshot; at most max_workers; 0 for NULL).

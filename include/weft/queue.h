@@ -18,8 +18,8 @@
  *                        weft_lock; PRIORITY gives the lowest priority first, and FIFO
  *                        order among equal priorities.
  *
- * Every kind blocks the same way: an event count per direction (not empty, not full,
- * all tasks done) over the wait layer, after a short spin. Timeouts follow weft's
+ * Every kind blocks the same way: a wait list per direction (not empty, not full,
+ * all tasks done) in weft's waiting core, after a short spin. Timeouts follow weft's
  * convention: timeout_ns < 0 (WEFT_FOREVER) waits forever, 0 never blocks (EAGAIN, as
  * put_nowait / get_nowait), > 0 waits at most that long (ETIMEDOUT, never early); the
  * _until twins take an absolute weft_deadline. Return codes are errno values.
@@ -28,6 +28,10 @@
  * left and then fails with ESHUTDOWN, or at once when the shutdown was immediate (which
  * also discards the items left and counts each as done for join). Every sleeping
  * putter, getter and joiner is woken to see it.
+ *
+ * Destroy refuses (EBUSY) while any thread waits in a call on the queue; it cannot
+ * see a call that does not wait, so freeing a queue that such a call may still use
+ * is the caller's bug.
  */
 #ifndef WEFT_QUEUE_H
 #define WEFT_QUEUE_H
@@ -98,6 +102,9 @@ typedef struct weft_queue {
     weft__waitlist not_full WEFT__QUEUE_CACHELINE;  /* putters sleep here */
     WEFT_ATOMIC(uint64_t) done WEFT__QUEUE_CACHELINE;  /* task_done count, mod count_mod */
     weft__waitlist all_done;                        /* joiners sleep here */
+    /* Threads spinning or sleeping in a call on the queue (destroy refuses while
+     * any is); only the slow paths touch it. */
+    WEFT_ATOMIC(uint32_t) waiting WEFT__QUEUE_CACHELINE;
 } weft_queue;
 
 /* Slow paths and helpers behind the inline fast paths; not for direct use. */
@@ -111,12 +118,17 @@ WEFT_INLINE int weft__queue_ring_get(weft_queue *q, void **item);
 
 /* Create a queue of `kind` (WEFT_FIFO, WEFT_LIFO or WEFT_PRIORITY) holding at most
  * `maxsize` items (0: no limit) and store it in *q. Never blocks. Returns 0, EINVAL
- * (q NULL, unknown kind) or ENOMEM. */
+ * (q NULL, unknown kind) or ENOMEM; on failure *q is unchanged. */
 WEFT_API int weft_queue_create(weft_queue **q, size_t maxsize, int kind);
 
 /* Free the queue and drop the items left in it. Never blocks. Returns 0, EINVAL (q
- * NULL) or EBUSY (a thread still sleeps in one of its calls; nothing is freed). The
- * caller must make sure no thread is about to call it. */
+ * NULL) or EBUSY: a thread waits in one of its calls (spinning or sleeping in a
+ * put, get, put_prio, batch or join, from the moment it starts waiting until it
+ * returns; or in a shutdown, throughout); nothing is freed. Shutting the queue down wakes such threads; destroy
+ * may then be tried again until it returns 0.
+ * A call that does not wait (it moves its items at once, or fails at once) is not
+ * seen: destroying a queue while such a call may still run on it, or before one
+ * that is about to start, is the caller's bug, as any use after free is. */
 WEFT_API int weft_queue_destroy(weft_queue *q);
 
 /* Put `item` at the tail (LIFO: on top; PRIORITY: with priority 0), waiting up to
@@ -146,8 +158,9 @@ WEFT_INLINE int weft_queue_get_until(weft_queue *q, void **item, weft_deadline d
 /* Batches: move up to n items for one synchronization cost, waiting (as put / get do)
  * only until the first can move. put_many puts items[0..], in order, as room allows;
  * get_many fills items[0..] in the order single gets would return them. Return how
- * many moved (0 when n is 0), or a negative errno: -EAGAIN, -ETIMEDOUT, -ESHUTDOWN,
- * -ENOMEM, -EINVAL (q NULL, items NULL with n > 0). */
+ * many moved, or a negative errno: -EAGAIN, -ETIMEDOUT, -ESHUTDOWN, -ENOMEM, -EINVAL
+ * (q NULL, whatever n is; items NULL with n > 0). With n = 0 on a valid q they
+ * return 0 at once and touch nothing (items may be NULL). */
 WEFT_API ssize_t weft_queue_put_many(weft_queue *q, void *const *items, size_t n,
                                      int64_t timeout_ns);
 WEFT_API ssize_t weft_queue_put_many_until(weft_queue *q, void *const *items, size_t n,
@@ -188,11 +201,14 @@ WEFT_API int weft_queue_shutdown(weft_queue *q, bool immediate);
  * weft_queue. */
 typedef struct weft_simplequeue weft_simplequeue;
 
-/* Create one into *q. Never blocks. Returns 0, EINVAL (q NULL) or ENOMEM. */
+/* Create one into *q. Never blocks. Returns 0, EINVAL (q NULL) or ENOMEM; on
+ * failure *q is unchanged. */
 WEFT_API int weft_simplequeue_create(weft_simplequeue **q);
 
 /* Free it, dropping the items left. Never blocks. Returns 0, EINVAL (q NULL) or
- * EBUSY (a getter still sleeps in it; nothing is freed). */
+ * EBUSY (a getter waits in it, spinning or sleeping; nothing is freed). As for
+ * weft_queue_destroy, a call that does not wait is not seen: destroying while one
+ * may run is the caller's bug. */
 WEFT_API int weft_simplequeue_destroy(weft_simplequeue *q);
 
 /* Put `item` at the tail; never blocks. Returns 0, ENOMEM or EINVAL (q NULL). */
@@ -237,9 +253,9 @@ WEFT_INLINE int weft__queue_ring_put(weft_queue *q, void *item)
         weft__queue_cell *c = &q->cells[(uint32_t)(pos & WEFT__QUEUE_INDEX_MASK)];
         /* acquire: the get that freed the cell has finished reading its item. */
         uint32_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-        int32_t dif = (int32_t)(seq - WEFT__QUEUE_LAP2(pos));
-        if (dif == 0) {
-            /* seq_cst: the change half of the event count pair (see above). */
+        int32_t delta = (int32_t)(seq - WEFT__QUEUE_LAP2(pos));
+        if (delta == 0) {
+            /* seq_cst: the change half of the not_empty pair (see above). */
             if (atomic_compare_exchange_weak_explicit(&q->tail, &pos,
                                                       WEFT__QUEUE_NEXT(pos, q->cap),
                                                       memory_order_seq_cst,
@@ -252,7 +268,7 @@ WEFT_INLINE int weft__queue_ring_put(weft_queue *q, void *item)
                     weft__waitlist_notify(&q->not_empty, 1);
                 return 0;
             }
-        } else if (dif < 0) {
+        } else if (delta < 0) {
             return EAGAIN; /* full: last lap's get has not freed the cell */
         } else {
             pos = atomic_load_explicit(&q->tail, memory_order_relaxed); /* lost a race */
@@ -275,8 +291,8 @@ WEFT_INLINE int weft__queue_ring_get(weft_queue *q, void **item)
         weft__queue_cell *c = &q->cells[(uint32_t)(pos & WEFT__QUEUE_INDEX_MASK)];
         /* acquire: pairs with the put's publishing store; the item is visible. */
         uint32_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-        int32_t dif = (int32_t)(seq - (WEFT__QUEUE_LAP2(pos) + 1));
-        if (dif == 0) {
+        int32_t delta = (int32_t)(seq - (WEFT__QUEUE_LAP2(pos) + 1));
+        if (delta == 0) {
             /* seq_cst: the change half of the not_full pair. */
             if (atomic_compare_exchange_weak_explicit(&q->head, &pos,
                                                       WEFT__QUEUE_NEXT(pos, q->cap),
@@ -290,7 +306,7 @@ WEFT_INLINE int weft__queue_ring_get(weft_queue *q, void **item)
                     weft__waitlist_notify(&q->not_full, 1);
                 return 0;
             }
-        } else if (dif < 0) {
+        } else if (delta < 0) {
             return EAGAIN; /* empty, or this lap's put has not published yet */
         } else {
             pos = atomic_load_explicit(&q->head, memory_order_relaxed); /* lost a race */

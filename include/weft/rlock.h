@@ -3,9 +3,12 @@
  * A 16-byte reentrant lock; all-zero memory (WEFT_RLOCK_INIT) is unlocked and no
  * destroy call is needed. The thread that holds it may acquire it again; it is
  * free once that thread has released it as many times as it acquired it. Only
- * the holder may release it (EPERM otherwise, as Python's RuntimeError). Built
- * on a weft_lock, so it has the same fast paths (one CAS to take it the first
- * time, none to re-enter), spinning, sleeping and eventual fairness.
+ * the holder may release it (EPERM otherwise, as Python's RuntimeError). A holder
+ * that exits without releasing it leaves it held for good, owned by no thread:
+ * no later thread (not even one that gets the same pthread_t) owns it, re-enters
+ * it or may release it. Built on a weft_lock, so it has the same fast paths (one
+ * CAS to take it the first time, none to re-enter), spinning, sleeping and
+ * eventual fairness.
  *
  * Fields (state table):
  *
@@ -15,18 +18,20 @@
  *   locked      0       0       being taken or given up (the instants between
  *                               the weft_lock step and the owner store)
  *
- * `owner` is the holder's identity (weft__rlock_self(): the pthread_t, never 0
- * for a live thread), written only by the holder while it holds `lock`: a thread
- * that reads its own identity there holds the lock, whatever it races with (it
- * can only ever see its own last store or a later one by another holder, which
- * is another identity or 0). `count` is written and read only by the holder. */
+ * `owner` is the holder's identity (weft__rlock_self(): a number a thread is
+ * given from a process-wide counter when it first takes an rlock, never 0 and
+ * never given to another thread, so a holder that exits leaves a name no later
+ * thread has), written only by the holder while it holds `lock`: a thread that
+ * reads its own identity there holds the lock, whatever it races with (it can
+ * only ever see its own last store or a later one by another holder, which is
+ * another identity or 0). `count` is written and read only by the holder. */
 #ifndef WEFT_RLOCK_H
 #define WEFT_RLOCK_H
 
 #include "common.h"
 #include "lock.h"
 
-#include <pthread.h>
+#include <pthread.h> /* no longer used here; kept for includers that rely on it */
 
 WEFT_BEGIN_DECLS
 
@@ -38,15 +43,17 @@ typedef struct weft_rlock {
 
 #define WEFT_RLOCK_INIT {WEFT_LOCK_INIT, 0, 0}
 
-/* Slow path behind the inline fast paths; not for direct use. */
+/* Slow paths behind the inline fast paths; not for direct use. */
 WEFT_API int weft__rlock_acquire_slow(weft_rlock *r, weft_deadline d);
+WEFT_API uint64_t weft__rlock_self_slow(void);
 
-/* The calling thread's identity as stored in `owner`. Never blocks. */
+/* The calling thread's identity as stored in `owner`, given on its first call.
+ * Never blocks. */
 WEFT_INLINE uint64_t weft__rlock_self(void);
 
-/* Acquire, blocking until the lock is free or already ours. Returns 0; EINVAL if r
- * is NULL; EAGAIN if the holder has re-entered it 2^32 - 1 times (nothing
- * changes). */
+/* Acquire, blocking until the lock is free or already ours (forever if its holder
+ * exited holding it). Returns 0; EINVAL if r is NULL; EAGAIN if the holder has
+ * re-entered it 2^32 - 1 times (nothing changes). */
 WEFT_INLINE int weft_rlock_acquire(weft_rlock *r);
 
 /* Acquire without blocking: true if the lock was free or already ours and is now
@@ -67,24 +74,33 @@ WEFT_INLINE int weft_rlock_acquire_until(weft_rlock *r, weft_deadline d);
  * changes); EINVAL if r is NULL. */
 WEFT_INLINE int weft_rlock_release(weft_rlock *r);
 
-/* True while some thread holds the lock (a snapshot). Never blocks. */
+/* True while some thread holds the lock (a snapshot; false for NULL; true for
+ * good once a holder exited holding it). Never blocks. */
 WEFT_INLINE bool weft_rlock_locked(const weft_rlock *r);
 
 /* True if the calling thread holds the lock (exact: no other thread can change
- * that answer). Never blocks. */
+ * that answer; false for NULL). Never blocks. */
 WEFT_INLINE bool weft_rlock_owned(const weft_rlock *r);
 
 #ifdef WEFT_HAVE_INLINE
+/* The calling thread's identity, 0 until weft__rlock_self_slow gives it one.
+ * initial-exec: one %fs-relative load, no __tls_get_addr call (the library is
+ * loaded at startup, or fits the static TLS surplus glibc keeps for dlopen). */
+WEFT_API extern _Thread_local uint64_t weft__rlock_me __attribute__((tls_model("initial-exec")));
+
 WEFT_INLINE uint64_t weft__rlock_self(void)
 {
-    /* glibc's pthread_t is an integer, other libcs' a pointer: both cast. */
-    return (uint64_t)(uintptr_t)pthread_self();
+    uint64_t me = weft__rlock_me;
+    return __builtin_expect(me != 0, 1) ? me : weft__rlock_self_slow();
 }
 
 WEFT_INLINE bool weft_rlock_owned(const weft_rlock *r)
 {
-    /* relaxed: only our own store can make this equal (see the state table). */
-    return r && atomic_load_explicit(&r->owner, memory_order_relaxed) == weft__rlock_self();
+    /* A thread without an identity has never held an rlock (and 0 is a free
+     * lock's owner). relaxed: only our own store can make this equal (see the
+     * state table). */
+    uint64_t me = weft__rlock_me;
+    return r && me != 0 && atomic_load_explicit(&r->owner, memory_order_relaxed) == me;
 }
 
 WEFT_INLINE bool weft_rlock_try_acquire(weft_rlock *r)
@@ -107,7 +123,20 @@ WEFT_INLINE int weft_rlock_acquire_until(weft_rlock *r, weft_deadline d)
 {
     if (__builtin_expect(weft_rlock_try_acquire(r), 1))
         return 0;
+#ifdef WEFT__TSAN_MUTEX
+    /* The slow path takes r->lock inside the library: announce it here (a re-entry
+     * that overflowed is a failed try, not a second lock). */
+    unsigned flags = r && !weft_rlock_owned(r) ? WEFT__TSAN_TIMED(d) : WEFT__TSAN_TRY_LOCK;
+    if (r)
+        WEFT__TSAN_PRE_LOCK(&r->lock, flags);
+    int rc = r ? WEFT__TSAN_SLOW(&r->lock, weft__rlock_acquire_slow(r, d))
+               : weft__rlock_acquire_slow(r, d);
+    if (r)
+        WEFT__TSAN_POST_LOCK(&r->lock, flags, rc != 0);
+    return rc;
+#else
     return weft__rlock_acquire_slow(r, d);
+#endif
 }
 
 WEFT_INLINE int weft_rlock_acquire(weft_rlock *r)
@@ -121,7 +150,11 @@ WEFT_INLINE int weft_rlock_acquire_for(weft_rlock *r, int64_t timeout_ns)
         return 0;
     if (timeout_ns == 0 && r && !weft_rlock_owned(r))
         return ETIMEDOUT;
+#ifdef WEFT__TSAN_MUTEX
+    return weft_rlock_acquire_until(r, weft_deadline_in(timeout_ns));
+#else
     return weft__rlock_acquire_slow(r, weft_deadline_in(timeout_ns));
+#endif
 }
 
 WEFT_INLINE int weft_rlock_release(weft_rlock *r)
@@ -141,6 +174,24 @@ WEFT_INLINE bool weft_rlock_locked(const weft_rlock *r)
 {
     return r && weft_lock_locked(&r->lock);
 }
+#endif
+
+#ifdef WEFT_CHECKS
+/* A checking build (weft/config.h): every call goes out of line through the
+ * lock-order checker (src/lockdep.c), which then runs the code above (the
+ * library's own calls stay inline and unchecked). */
+WEFT_API int weft__checked_rlock_acquire(weft_rlock *r);
+WEFT_API bool weft__checked_rlock_try_acquire(weft_rlock *r);
+WEFT_API int weft__checked_rlock_acquire_for(weft_rlock *r, int64_t timeout_ns);
+WEFT_API int weft__checked_rlock_acquire_until(weft_rlock *r, weft_deadline d);
+WEFT_API int weft__checked_rlock_release(weft_rlock *r);
+#ifndef WEFT_BUILDING
+#define weft_rlock_acquire(r) weft__checked_rlock_acquire(r)
+#define weft_rlock_try_acquire(r) weft__checked_rlock_try_acquire(r)
+#define weft_rlock_acquire_for(r, t) weft__checked_rlock_acquire_for(r, t)
+#define weft_rlock_acquire_until(r, d) weft__checked_rlock_acquire_until(r, d)
+#define weft_rlock_release(r) weft__checked_rlock_release(r)
+#endif
 #endif
 
 WEFT_END_DECLS

@@ -42,3 +42,8 @@ void wf_os_set_thread_name(const char *name)
 {
     (void)name;
 }
+
+bool wf_os_barrier_all(void)
+{
+    return false; /* POSIX has no process-wide barrier */
+}

@@ -5,10 +5,13 @@
  *  - shutdown racing submit: an accepted task runs exactly once (or is cancelled by
  *    cancel_futures), a rejected one never runs;
  *  - nested fork-join (recursive Fibonacci) on 1, 2 and 4 workers;
- *  - backpressure with many submitters.
+ *  - backpressure with many submitters;
+ *  - destroy racing calls that wait for room: EBUSY until every one has returned,
+ *    then every accepted task has run exactly once.
  * Sizes go through wf_test_scale so sanitizer runs shrink. */
 #include "../check.h"
 
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int noop(void *arg, void **result)
@@ -386,6 +389,126 @@ static void backpressure_many_submitters(void)
     CHECK_EQ(weft_pool_destroy(p), 0);
 }
 
+/* ---- destroy while calls wait for room ------------------------------------------------------ */
+
+static int echo(void *arg, void **result)
+{
+    *result = arg;
+    return 0;
+}
+
+/* Whether thread `tid` of this process is asleep (state S in /proc). */
+static bool thread_sleeps(pid_t tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *end = strrchr(buf, ')');
+    CHECK(end != NULL && end[1] == ' ');
+    return end[2] == 'S';
+}
+
+enum { DW_CALLERS = 3, DW_MAP = 2 };
+
+struct dw_caller {
+    weft_pool *pool;
+    int kind; /* 0: submit, 1: post, 2: map */
+    _Atomic pid_t tid;
+    int r;
+    weft_future *f;
+    void *map_args[DW_MAP], *map_results[DW_MAP];
+};
+
+static _Atomic long dw_posts;
+
+static int dw_post(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    atomic_fetch_add(&dw_posts, 1);
+    return 0;
+}
+
+static void *dw_call(void *arg)
+{
+    struct dw_caller *c = arg;
+    atomic_store(&c->tid, (pid_t)syscall(SYS_gettid));
+    if (c->kind == 0)
+        c->r = weft_pool_submit(c->pool, echo, c, &c->f);
+    else if (c->kind == 1)
+        c->r = weft_pool_post(c->pool, dw_post, NULL);
+    else
+        c->r = weft_pool_map(c->pool, echo, c->map_args, DW_MAP, c->map_results, WEFT_FOREVER);
+    return NULL;
+}
+
+static int dw_gate(void *arg, void **result)
+{
+    (void)result;
+    return weft_future_result(arg, WEFT_FOREVER, NULL);
+}
+
+static void destroy_races_waiting_calls(void)
+{
+    long rounds = wf_test_scale(100);
+    for (long round = 0; round < rounds; round++) {
+        weft_pool_options o = WEFT_POOL_OPTIONS_INIT;
+        o.max_workers = (size_t)(1 + round % 2);
+        o.max_pending = 1;
+        weft_pool *p;
+        CHECK_EQ(weft_pool_create(&p, &o), 0);
+        /* Every worker blocked on the gate, one task queued: full. */
+        weft_future *gate, *blocked[2], *queued;
+        CHECK_EQ(weft_future_create(&gate), 0);
+        for (size_t i = 0; i < o.max_workers; i++) {
+            CHECK_EQ(weft_pool_submit(p, dw_gate, gate, &blocked[i]), 0);
+            EVENTUALLY(weft_future_running(blocked[i]));
+        }
+        CHECK_EQ(weft_pool_submit(p, echo, NULL, &queued), 0);
+        atomic_store(&dw_posts, 0);
+        struct dw_caller cs[DW_CALLERS];
+        pthread_t th[DW_CALLERS];
+        for (int i = 0; i < DW_CALLERS; i++) {
+            cs[i] = (struct dw_caller){.pool = p, .kind = i, .tid = 0, .r = -1, .f = NULL};
+            for (int k = 0; k < DW_MAP; k++)
+                cs[i].map_args[k] = (void *)(intptr_t)(k + 1);
+            CHECK_EQ(pthread_create(&th[i], NULL, dw_call, &cs[i]), 0);
+        }
+        for (int i = 0; i < DW_CALLERS; i++)
+            EVENTUALLY(atomic_load(&cs[i].tid) != 0 && thread_sleeps(atomic_load(&cs[i].tid)));
+        /* Every caller waits for room: destroy refuses until each has returned. */
+        CHECK_EQ(weft_pool_destroy(p), EBUSY);
+        CHECK_EQ(weft_future_set_result(gate, NULL), 0);
+        int r;
+        while ((r = weft_pool_destroy(p)) == EBUSY)
+            sched_yield();
+        CHECK_EQ(r, 0);
+        /* Every call went through, and each task ran once. */
+        for (int i = 0; i < DW_CALLERS; i++)
+            CHECK_EQ(pthread_join(th[i], NULL), 0);
+        for (int i = 0; i < DW_CALLERS; i++)
+            CHECK_EQ(cs[i].r, 0);
+        void *res = NULL;
+        CHECK_EQ(weft_future_result(cs[0].f, 0, &res), 0);
+        CHECK(res == &cs[0]);
+        CHECK_EQ(atomic_load(&dw_posts), 1);
+        for (int k = 0; k < DW_MAP; k++)
+            CHECK_EQ((intptr_t)cs[2].map_results[k], k + 1);
+        CHECK_EQ(weft_future_result(queued, 0, NULL), 0);
+        for (size_t i = 0; i < o.max_workers; i++) {
+            CHECK_EQ(weft_future_result(blocked[i], 0, NULL), 0);
+            weft_future_release(blocked[i]);
+        }
+        weft_future_release(cs[0].f);
+        weft_future_release(queued);
+        weft_future_release(gate);
+    }
+}
+
 /* ---- pools come and go ---------------------------------------------------------------------- */
 
 static void create_destroy_churn(void)
@@ -406,4 +529,4 @@ static void create_destroy_churn(void)
 
 TEST_MAIN(TEST(million_tiny_tasks), TEST(cancel_races_completion), TEST(shutdown_races_submit),
           TEST(nested_fork_join), TEST(backpressure_many_submitters),
-          TEST(create_destroy_churn))
+          TEST(create_destroy_churn), TEST(destroy_races_waiting_calls))

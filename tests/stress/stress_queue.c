@@ -9,7 +9,13 @@
  *
  * A second scenario shuts a small queue down (immediately or not) at a random point
  * while putters sleep on it full or getters sleep on it empty, and checks the
- * accounting: each accepted put was got, or discarded and counted done by join. */
+ * accounting: each accepted put was got, or discarded and counted done by join.
+ *
+ * A third destroys a queue while threads wait in it (spinning or asleep: a random
+ * delay after they are all in): destroy must refuse (EBUSY); then they are let go
+ * (fed, or shut out) and destroy is retried until it succeeds, racing their way
+ * out, so that a thread touching the queue after destroy could free it shows as a
+ * use after free (ASan) or a race (TSan). */
 #include "../check.h"
 
 #include <sched.h>
@@ -318,6 +324,106 @@ static void shutdown_races(void)
         }
 }
 
+/* ---- scenario 3: destroy while threads wait ------------------------------------- */
+
+enum { SIDE_GET, SIDE_PUT, SIDE_JOIN };
+
+typedef struct {
+    weft_queue *q;
+    int side;
+    uint64_t rng;
+    long result;
+} destroy_waiter;
+
+static void *waiting_call(void *arg)
+{
+    destroy_waiter *w = arg;
+    void *items[4] = {ITEM(0, 1), ITEM(0, 2), ITEM(0, 3), ITEM(0, 4)};
+    uint64_t how = rng_next(&w->rng) % 3;
+    /* Long timeouts rather than forever, for variety: none passes in a round. */
+    int64_t t = how == 2 ? WEFT_SEC(60) : WEFT_FOREVER;
+    if (w->side == SIDE_GET)
+        w->result = how == 0 ? weft_queue_get_many(w->q, items, 1 + rng_next(&w->rng) % 4, t)
+                             : -weft_queue_get(w->q, &items[0], t);
+    else if (w->side == SIDE_PUT)
+        w->result = how == 0 ? weft_queue_put_many(w->q, items, 1 + rng_next(&w->rng) % 4, t)
+                             : -weft_queue_put(w->q, items[0], t);
+    else
+        w->result = -weft_queue_join(w->q, t);
+    return NULL;
+}
+
+static void destroy_round(const queue_kind *kind, int side, int threads, uint64_t *rng)
+{
+    weft_queue *q;
+    CHECK_EQ(weft_queue_create(&q, kind->maxsize, kind->kind), 0);
+    if (side == SIDE_PUT)
+        for (size_t i = 0; i < kind->maxsize; i++)
+            CHECK_EQ(weft_queue_put(q, ITEM(0, i), 0), 0);
+    if (side == SIDE_JOIN)
+        CHECK_EQ(weft_queue_put(q, ITEM(0, 0), 0), 0);
+    pthread_t th[MAX_THREADS];
+    destroy_waiter w[MAX_THREADS];
+    for (int i = 0; i < threads; i++) {
+        w[i] = (destroy_waiter){q, side, rng_next(rng) | 1, 0};
+        CHECK_EQ(pthread_create(&th[i], NULL, waiting_call, &w[i]), 0);
+    }
+    /* White box: the count destroy checks; spinning, to catch the spinners. */
+    int64_t end = weft_now_ns() + WEFT_SEC(10);
+    while (atomic_load_explicit(&q->waiting, memory_order_relaxed) < (uint32_t)threads)
+        CHECK(weft_now_ns() < end);
+    uint64_t delay = rng_next(rng) % 4;
+    if (delay == 1)
+        for (uint64_t i = rng_next(rng) % 2000; i > 0; i--)
+            atomic_signal_fence(memory_order_seq_cst); /* a few microseconds */
+    else if (delay >= 2)
+        usleep((useconds_t)(rng_next(rng) % 200));
+    CHECK_EQ(weft_queue_destroy(q), EBUSY);
+
+    /* Let them go: feed them (then shut the rest out), or shut the queue down. */
+    bool feed = rng_next(rng) % 2, immediate = rng_next(rng) % 2;
+    void *item;
+    if (side == SIDE_JOIN) {
+        if (feed)
+            CHECK_EQ(weft_queue_task_done(q), 0);
+        else
+            CHECK_EQ(weft_queue_shutdown(q, true), 0); /* discards the task: done */
+    } else {
+        for (int i = 0; feed && i < threads; i++) {
+            if (side == SIDE_GET)
+                CHECK_EQ(weft_queue_put(q, ITEM(0, i), WEFT_FOREVER), 0);
+            else
+                CHECK_EQ(weft_queue_get(q, &item, WEFT_FOREVER), 0);
+        }
+        CHECK_EQ(weft_queue_shutdown(q, immediate), 0);
+    }
+    int rc;
+    while ((rc = weft_queue_destroy(q)) == EBUSY)
+        sched_yield();
+    CHECK_EQ(rc, 0);
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(w[i].result >= 0 || w[i].result == -ESHUTDOWN);
+        CHECK(side != SIDE_JOIN || w[i].result == 0);
+    }
+}
+
+static void destroy_races(void)
+{
+    const queue_kind *kinds[] = {&ring_tiny, &ring, &linked, &lifo, &priority};
+    long rounds = wf_test_scale(1000);
+    uint64_t rng = 0x8CB92BA72F3D8DD7u;
+    int64_t t0 = weft_now_ns();
+    for (long round = 0; round < rounds; round++) {
+        const queue_kind *kind = kinds[rng_next(&rng) % (sizeof kinds / sizeof kinds[0])];
+        int side = (int)(rng_next(&rng) % 3);
+        if (side == SIDE_PUT && kind->maxsize == 0)
+            side = SIDE_GET; /* an unbounded queue is never full */
+        destroy_round(kind, side, 1 + (int)(rng_next(&rng) % 4), &rng);
+    }
+    printf("  %ld rounds in %.0f ms\n", rounds, (double)(weft_now_ns() - t0) / 1e6);
+}
+
 TEST_MAIN(TEST(ring_transfer), TEST(ring_tiny_transfer), TEST(linked_transfer),
           TEST(linked_bounded_transfer), TEST(lifo_transfer), TEST(priority_transfer),
-          TEST(shutdown_races))
+          TEST(shutdown_races), TEST(destroy_races))

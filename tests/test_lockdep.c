@@ -1,0 +1,296 @@
+/* The lock-order checker of a checking build (-Dchecks=true): planted inversions
+ * run one thread at a time (so they never deadlock) must be reported, with the
+ * sites of both orders; a correct program must produce no report at all. Each
+ * test captures stderr, where reports go, and reads it back. Built with
+ * -rdynamic so that backtrace_symbols names this file's functions. */
+#include "check.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#ifndef WEFT_CHECKS
+#error "test_lockdep needs a checking build (meson -Dchecks=true)"
+#endif
+
+static int saved_stderr = -1;
+static FILE *capture;
+
+static void capture_begin(void)
+{
+    fflush(stderr);
+    capture = tmpfile();
+    CHECK(capture != NULL);
+    saved_stderr = dup(2);
+    CHECK(saved_stderr >= 0);
+    CHECK(dup2(fileno(capture), 2) == 2);
+}
+
+/* Returns what was written to stderr since capture_begin (malloc'd), and echoes
+ * it to the real stderr for the test log. */
+static char *capture_end(void)
+{
+    fflush(stderr);
+    CHECK(dup2(saved_stderr, 2) == 2);
+    close(saved_stderr);
+    long n = ftell(capture);
+    CHECK(n >= 0);
+    char *text = malloc((size_t)n + 1);
+    CHECK(text != NULL);
+    rewind(capture);
+    CHECK(fread(text, 1, (size_t)n, capture) == (size_t)n);
+    text[n] = '\0';
+    fclose(capture);
+    fputs(text, stderr);
+    return text;
+}
+
+static int count_of(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    return n;
+}
+
+/* ---- A-B then B-A ----------------------------------------------------------------- */
+
+static weft_lock lock_a = WEFT_LOCK_INIT, lock_b = WEFT_LOCK_INIT;
+
+__attribute__((noinline)) void take_a_then_b(void)
+{
+    CHECK_EQ(weft_lock_acquire(&lock_a), 0);
+    CHECK_EQ(weft_lock_acquire(&lock_b), 0);
+    CHECK_EQ(weft_lock_release(&lock_b), 0);
+    CHECK_EQ(weft_lock_release(&lock_a), 0);
+}
+
+__attribute__((noinline)) void take_b_then_a(void)
+{
+    CHECK_EQ(weft_lock_acquire(&lock_b), 0);
+    CHECK_EQ(weft_lock_acquire(&lock_a), 0);
+    CHECK_EQ(weft_lock_release(&lock_a), 0);
+    CHECK_EQ(weft_lock_release(&lock_b), 0);
+}
+
+static void *run_b_then_a(void *arg)
+{
+    (void)arg;
+    take_b_then_a();
+    return NULL;
+}
+
+static void test_inversion_reported_with_both_sites(void)
+{
+    CHECK_EQ(weft_name_set(&lock_a, "lock A"), 0);
+    CHECK_EQ(weft_name_set(&lock_b, "lock B"), 0);
+    capture_begin();
+    take_a_then_b();
+    /* The other order in another thread, after the first is done: no deadlock. */
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, run_b_then_a, NULL), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    /* Reported once: the same inversion again adds nothing. */
+    take_b_then_a();
+    take_a_then_b();
+    char *text = capture_end();
+    CHECK_EQ(count_of(text, "lock-order inversion"), 1);
+    CHECK(strstr(text, "acquiring \"lock A\"") != NULL);
+    CHECK(strstr(text, "while holding \"lock B\"") != NULL);
+    CHECK(strstr(text, "take_b_then_a") != NULL); /* the closing edge's stack */
+    CHECK(strstr(text, "take_a_then_b") != NULL); /* the earlier edge's stack */
+    free(text);
+}
+
+/* ---- a cycle through ten locks -------------------------------------------------- */
+
+enum { CHAIN = 10 };
+static weft_lock chain[CHAIN];
+
+__attribute__((noinline)) void take_pair(int first, int second)
+{
+    CHECK_EQ(weft_lock_acquire(&chain[first]), 0);
+    CHECK_EQ(weft_lock_acquire(&chain[second]), 0);
+    CHECK_EQ(weft_lock_release(&chain[second]), 0);
+    CHECK_EQ(weft_lock_release(&chain[first]), 0);
+}
+
+static void test_chain_of_ten_closing_a_cycle(void)
+{
+    char name[32];
+    for (int i = 0; i < CHAIN; i++) {
+        snprintf(name, sizeof name, "chain %d", i);
+        CHECK_EQ(weft_name_set(&chain[i], name), 0);
+    }
+    capture_begin();
+    for (int i = 0; i + 1 < CHAIN; i++)
+        take_pair(i, i + 1);
+    char *quiet = capture_end();
+    CHECK_EQ(strlen(quiet), 0); /* a chain is no cycle */
+    free(quiet);
+    capture_begin();
+    take_pair(CHAIN - 1, 0);
+    char *text = capture_end();
+    CHECK_EQ(count_of(text, "lock-order inversion"), 1);
+    CHECK(strstr(text, "acquiring \"chain 0\"") != NULL);
+    /* The closing edge and the nine edges of the path chain 0 -> ... -> chain 9. */
+    CHECK_EQ(count_of(text, "while holding"), CHAIN);
+    for (int i = 0; i < CHAIN; i++) {
+        snprintf(name, sizeof name, "\"chain %d\"", i);
+        CHECK(strstr(text, name) != NULL);
+    }
+    free(text);
+}
+
+/* ---- a correct program with 1000 locks ------------------------------------------- */
+
+enum { MANY = 1000, NESTED = 6, THREADS = 3 };
+static weft_lock many[MANY];
+static weft_rlock many_r[MANY / 10];
+static weft_cond many_cond = WEFT_COND_INIT;
+
+static void *consistent_order(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    long rounds = wf_test_scale(3000);
+    for (long round = 0; round < rounds; round++) {
+        /* A random increasing set of locks, taken in ascending order (an rlock
+         * ranks with lock 10 i), some re-entered, one condition wait. */
+        int held[NESTED], n = 0;
+        int at = (int)(rand_r(&seed) % (MANY / 2));
+        while (n < NESTED && at < MANY) {
+            held[n++] = at;
+            if (at % 10 == 0) {
+                CHECK_EQ(weft_rlock_acquire(&many_r[at / 10]), 0);
+                CHECK_EQ(weft_rlock_acquire(&many_r[at / 10]), 0);
+                CHECK_EQ(weft_rlock_release(&many_r[at / 10]), 0);
+            } else {
+                CHECK_EQ(weft_lock_acquire(&many[at]), 0);
+            }
+            at += 1 + (int)(rand_r(&seed) % 50);
+        }
+        int last = held[n - 1];
+        if (last % 10 != 0 && round % 64 == 0)
+            CHECK_EQ(weft_cond_wait(&many_cond, &many[last], 1000), ETIMEDOUT);
+        /* Released in any order: order matters only for acquiring. */
+        for (int k = 0; k < n; k++) {
+            int i = held[(k + (int)round) % n];
+            if (i % 10 == 0)
+                CHECK_EQ(weft_rlock_release(&many_r[i / 10]), 0);
+            else
+                CHECK_EQ(weft_lock_release(&many[i]), 0);
+        }
+    }
+    return NULL;
+}
+
+static void test_consistent_order_reports_nothing(void)
+{
+    capture_begin();
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        CHECK_EQ(pthread_create(&th[i], NULL, consistent_order, (void *)(uintptr_t)(i + 1)), 0);
+    for (int i = 0; i < THREADS; i++)
+        CHECK_EQ(pthread_join(th[i], NULL), 0);
+    char *text = capture_end();
+    CHECK_EQ(strlen(text), 0);
+    free(text);
+}
+
+/* ---- the other reports ------------------------------------------------------------ */
+
+__attribute__((noinline)) void take_twice(weft_lock *l)
+{
+    CHECK_EQ(weft_lock_acquire(l), 0);
+    CHECK_EQ(weft_lock_acquire_for(l, WEFT_MS(1)), ETIMEDOUT);
+    CHECK_EQ(weft_lock_release(l), 0);
+}
+
+static void test_self_deadlock_reported_before_blocking(void)
+{
+    weft_lock l = WEFT_LOCK_INIT;
+    weft_name_set(&l, "held twice");
+    capture_begin();
+    take_twice(&l);
+    char *text = capture_end();
+    CHECK(strstr(text, "self-deadlock: re-acquiring \"held twice\"") != NULL);
+    CHECK(strstr(text, "take_twice") != NULL);
+    free(text);
+    weft_name_set(&l, NULL);
+}
+
+static weft_rlock owned = WEFT_RLOCK_INIT;
+
+static void *release_not_ours(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(weft_rlock_release(&owned), EPERM);
+    return NULL;
+}
+
+static void test_release_by_non_holder_reported(void)
+{
+    weft_name_set(&owned, "owned rlock");
+    capture_begin();
+    CHECK_EQ(weft_rlock_acquire(&owned), 0);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, release_not_ours, NULL), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    CHECK_EQ(weft_rlock_release(&owned), 0);
+    char *text = capture_end();
+    CHECK(strstr(text, "releasing rlock \"owned rlock\" (") != NULL);
+    CHECK(strstr(text, "which this thread does not hold") != NULL);
+    free(text);
+}
+
+static weft_lock left_held = WEFT_LOCK_INIT;
+
+static void *exit_holding(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(weft_lock_acquire(&left_held), 0);
+    return NULL;
+}
+
+static void test_exit_holding_reported(void)
+{
+    weft_name_set(&left_held, "left held");
+    capture_begin();
+    weft_thread th;
+    CHECK_EQ(weft_thread_start(&th, exit_holding, NULL, NULL), 0);
+    CHECK_EQ(weft_thread_join(th, WEFT_FOREVER, NULL), 0);
+    char *text = capture_end();
+    CHECK(strstr(text, "a thread exits holding \"left held\"") != NULL);
+    free(text);
+    CHECK_EQ(weft_lock_release(&left_held), 0);
+}
+
+static void test_abort_switch(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        /* Silence the child's report; its death by SIGABRT is what we check. */
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        setenv("WEFT_CHECKS_ABORT", "1", 1);
+        weft_lock x = WEFT_LOCK_INIT, y = WEFT_LOCK_INIT;
+        weft_lock_acquire(&x);
+        weft_lock_acquire(&y);
+        weft_lock_release(&y);
+        weft_lock_release(&x);
+        weft_lock_acquire(&y);
+        weft_lock_acquire(&x);
+        _exit(0);
+    }
+    int status;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+
+TEST_MAIN(TEST(test_inversion_reported_with_both_sites), TEST(test_chain_of_ten_closing_a_cycle),
+          TEST(test_consistent_order_reports_nothing),
+          TEST(test_self_deadlock_reported_before_blocking),
+          TEST(test_release_by_non_holder_reported), TEST(test_exit_holding_reported),
+          TEST(test_abort_switch))
