@@ -22,7 +22,10 @@
  * running again (it stamps the time; the body spins until it sees the stamp). Before
  * each round, untimed, the body waits for the sleeper to arrive at its wait and then
  * sleeps 50 us so that it is asleep in the kernel (past any spin). Counters p50_ns and
- * p99_ns are the median and 99th percentile of the rounds' wake latencies. */
+ * p99_ns are the median and 99th percentile of the rounds' wake latencies. The "_ab"
+ * cases run two of them in alternating rounds of one run, so that both see the same
+ * machine (on a shared, busy one the tails come from the scheduler); their counters
+ * carry each one's name. */
 #include "bench.h"
 #include "weft/cancel.h"
 #include "weft/queue.h"
@@ -31,6 +34,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -54,13 +58,16 @@ typedef struct wake_ops {
     void (*wake)(long round);
 } wake_ops;
 
+enum { MAX_OPS = 2 };
+
 static struct {
-    const wake_ops *ops;
+    const wake_ops *ops[MAX_OPS]; /* round r uses ops[r % n_ops] */
+    int n_ops;
     _Atomic long go;      /* round the sleeper may start */
     _Atomic bool stop;
     _Atomic long arrived; /* round the sleeper is about to wait in */
     _Atomic int64_t woke_at;
-    int64_t lat[ROUNDS];
+    int64_t lat[MAX_OPS][ROUNDS];
 } h;
 
 static void *wake_sleeper(void *arg)
@@ -72,7 +79,7 @@ static void *wake_sleeper(void *arg)
             if (atomic_load_explicit(&h.stop, memory_order_acquire))
                 return NULL;
         atomic_store_explicit(&h.arrived, r, memory_order_release);
-        h.ops->wait(r);
+        h.ops[r % h.n_ops]->wait(r);
         atomic_store_explicit(&h.woke_at, now_ns(), memory_order_release);
     }
 }
@@ -83,9 +90,15 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void wake_run(wf_bench_state *s, const wake_ops *ops)
+/* Runs the rounds, alternating between the n implementations (so that with two,
+ * both see the same machine at the same time), and reports each one's median and
+ * 99th percentile as <label>p50_ns, <label>p99_ns. */
+static void wake_run_n(wf_bench_state *s, const wake_ops *const *ops, const char *const *labels,
+                       int n)
 {
-    h.ops = ops;
+    for (int i = 0; i < n; i++)
+        h.ops[i] = ops[i];
+    h.n_ops = n;
     atomic_store(&h.go, -1);
     atomic_store(&h.arrived, -1);
     atomic_store(&h.stop, false);
@@ -97,8 +110,9 @@ static void wake_run(wf_bench_state *s, const wake_ops *ops)
     long r = 0;
     WF_BENCH_LOOP(s)
     {
+        const wake_ops *o = ops[r % n];
         wf_bench_pause_timing(s);
-        ops->arm(r);
+        o->arm(r);
         atomic_store_explicit(&h.woke_at, 0, memory_order_relaxed);
         atomic_store_explicit(&h.go, r, memory_order_release);
         while (atomic_load_explicit(&h.arrived, memory_order_acquire) < r)
@@ -107,22 +121,35 @@ static void wake_run(wf_bench_state *s, const wake_ops *ops)
         nanosleep(&nap, NULL);
         wf_bench_resume_timing(s);
         int64_t t0 = now_ns();
-        ops->wake(r);
+        o->wake(r);
         int64_t t1;
         while ((t1 = atomic_load_explicit(&h.woke_at, memory_order_acquire)) == 0)
             ;
-        if (r < ROUNDS)
-            h.lat[r] = t1 - t0;
+        if (r / n < ROUNDS)
+            h.lat[r % n][r / n] = t1 - t0;
         r++;
     }
     atomic_store_explicit(&h.stop, true, memory_order_release);
     pthread_join(th, NULL);
-    long n = r < ROUNDS ? r : ROUNDS;
-    if (n > 0) {
-        qsort(h.lat, (size_t)n, sizeof h.lat[0], cmp_i64);
-        wf_bench_counter(s, "p50_ns", (double)h.lat[n / 2]);
-        wf_bench_counter(s, "p99_ns", (double)h.lat[n * 99 / 100]);
+    for (int i = 0; i < n; i++) {
+        long k = (r - i + n - 1) / n;
+        if (k > ROUNDS)
+            k = ROUNDS;
+        if (k <= 0)
+            continue;
+        qsort(h.lat[i], (size_t)k, sizeof h.lat[i][0], cmp_i64);
+        char name[64];
+        snprintf(name, sizeof name, "%sp50_ns", labels[i]);
+        wf_bench_counter(s, name, (double)h.lat[i][k / 2]);
+        snprintf(name, sizeof name, "%sp99_ns", labels[i]);
+        wf_bench_counter(s, name, (double)h.lat[i][k * 99 / 100]);
     }
+}
+
+static void wake_run(wf_bench_state *s, const wake_ops *ops)
+{
+    static const char *const none[] = {""};
+    wake_run_n(s, &ops, none, 1);
 }
 
 /* ---- cancel/wake ------------------------------------------------------------------- */
@@ -220,6 +247,21 @@ static void cancel_wake_pthread(wf_bench_state *s)
 }
 WF_BENCH(cancel_wake_pthread, "cancel/wake/pthread", .iterations = ROUNDS);
 
+/* Both at once, alternating rounds: the fairest comparison on a busy machine. */
+static void cancel_wake_ab(wf_bench_state *s)
+{
+    if (weft_queue_create(&never, 1, WEFT_FIFO) != 0) {
+        wf_bench_skip_with_error(s, "weft_queue_create failed");
+        return;
+    }
+    waited_token = &tokens[0];
+    static const wake_ops *const ops[] = {&weft_cancel_ops, &pthread_ops};
+    static const char *const labels[] = {"weft_", "pthread_"};
+    wake_run_n(s, ops, labels, 2);
+    weft_queue_destroy(never);
+}
+WF_BENCH(cancel_wake_ab, "cancel/wake_ab/weft-and-pthread", .iterations = 2 * ROUNDS);
+
 /* ---- select/wake ------------------------------------------------------------------- */
 
 static weft_sem sems[MAX_SOURCES];
@@ -271,6 +313,30 @@ static void select_wake_single(wf_bench_state *s)
 }
 WF_BENCH(select_wake_single, "select/wake/single", .args = {1, 2, 64}, .n_args = 3,
          .arg_name = "sources", .iterations = ROUNDS);
+
+/* 64 sources and a single one, alternating rounds (the arm makes all 64). */
+static int ab_round_sources(long r)
+{
+    return r % 2 ? 1 : MAX_SOURCES;
+}
+
+static void ab_arm(long r)
+{
+    n_sources = ab_round_sources(r);
+    for (int i = 0; i < MAX_SOURCES; i++)
+        weft_sem_init(&sems[i], 0);
+}
+
+static const wake_ops select64_ab_ops = {ab_arm, select_wait, sems_wake};
+static const wake_ops single_ab_ops = {ab_arm, single_wait, sems_wake};
+
+static void select_wake_ab(wf_bench_state *s)
+{
+    static const wake_ops *const ops[] = {&select64_ab_ops, &single_ab_ops};
+    static const char *const labels[] = {"any64_", "single_"};
+    wake_run_n(s, ops, labels, 2);
+}
+WF_BENCH(select_wake_ab, "select/wake_ab/any64-and-single", .iterations = 2 * ROUNDS);
 
 /* ---- select/pingpong ---------------------------------------------------------------- */
 
