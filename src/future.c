@@ -67,8 +67,11 @@ int weft_future_create(weft_future **f)
 {
     if (!f)
         return EINVAL;
-    *f = wf_future_new(1, 0, NULL, NULL, NULL);
-    return *f ? 0 : ENOMEM;
+    weft_future *made = wf_future_new(1, 0, NULL, NULL, NULL);
+    if (!made)
+        return ENOMEM; /* *f unchanged, as after any failed create */
+    *f = made;
+    return 0;
 }
 
 /* ---- completion ------------------------------------------------------------------ */

@@ -713,7 +713,6 @@ int weft_pool_create(weft_pool **pp, const weft_pool_options *opts)
 {
     if (!pp)
         return EINVAL;
-    *pp = NULL;
     weft_pool_options o = opts ? *opts : (weft_pool_options)WEFT_POOL_OPTIONS_INIT;
     if (o.max_workers > WF_MAX_WORKERS)
         return EINVAL;
@@ -791,15 +790,18 @@ static int wf_pool_enqueue(weft_pool *p, struct wf_worker *self, weft_task_fn fn
     /* The submitter's work happens before the task starts: told to TSan on the
      * future, which the deques and the injection queue hand on (src/tsan.h). */
     wf_tsan_release(f);
+    /* Published before the push, so a task may read its own future from *fut; a
+     * failed push puts back what was there (a failed submit changes nothing). */
+    weft_future *before = fut ? *fut : NULL;
     if (fut)
-        *fut = f; /* before the push: a post's task may be gone right after it */
+        *fut = f;
     if (self && wf_deque_push(&self->deque, f)) {
         wf_pool_notify(p);
         return 0; /* we look at our own deque before we leave */
     }
     if (wf_inject_push(p->inject, f) != 0) {
         if (fut) {
-            *fut = NULL;
+            *fut = before;
             weft_future_release(f);
         }
         weft_future_release(f);
@@ -853,8 +855,6 @@ static int wf_pool_submit_one(weft_pool *p, weft_task_fn fn, void *arg, weft_fut
 int weft_pool_submit_until(weft_pool *p, weft_task_fn fn, void *arg, weft_future **fut,
                            weft_deadline d)
 {
-    if (fut)
-        *fut = NULL;
     if (!p || !fn || !fut)
         return EINVAL;
     return wf_pool_submit_one(p, fn, arg, fut, weft_deadline_passed(d), d);
@@ -863,8 +863,6 @@ int weft_pool_submit_until(weft_pool *p, weft_task_fn fn, void *arg, weft_future
 int weft_pool_submit_for(weft_pool *p, weft_task_fn fn, void *arg, weft_future **fut,
                          int64_t timeout_ns)
 {
-    if (fut)
-        *fut = NULL;
     if (!p || !fn || !fut)
         return EINVAL;
     return wf_pool_submit_one(p, fn, arg, fut, timeout_ns == 0, weft_deadline_in(timeout_ns));

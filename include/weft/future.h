@@ -48,7 +48,7 @@ enum {
 
 /* Make a new PENDING future with one reference, for an executor of your own (pool
  * futures come from weft_pool_submit). Never blocks.
- * Returns 0; EINVAL if f is NULL; ENOMEM (*f is then NULL). */
+ * Returns 0; EINVAL if f is NULL; ENOMEM (*f is then unchanged). */
 WEFT_API int weft_future_create(weft_future **f);
 
 /* Mark a pending future RUNNING, or learn that it was cancelled (Python's

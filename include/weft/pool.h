@@ -61,7 +61,7 @@ typedef struct weft_pool_options {
 
 /* Make a pool; opts NULL means the defaults. Starts no thread yet. Never blocks.
  * Returns 0 (*p is the pool: weft_pool_destroy it); EINVAL if p is NULL or
- * max_workers is over 65535; ENOMEM. On an error *p is NULL (if p is not). */
+ * max_workers is over 65535; ENOMEM. On an error *p is unchanged. */
 WEFT_API int weft_pool_create(weft_pool **p, const weft_pool_options *opts);
 
 /* Schedule fn(arg) and set *fut to its future (one reference: release it). With
@@ -71,7 +71,8 @@ WEFT_API int weft_pool_create(weft_pool **p, const weft_pool_options *opts);
  * returns ESHUTDOWN, and it never runs: a task queued just after the workers left
  * runs on the submitting thread before the submit returns); EPIPE once the pool is
  * broken (a worker's initializer failed); EAGAIN if no worker runs and none could be started;
- * EINVAL if p, fn or fut is NULL; ENOMEM. On an error *fut is NULL. */
+ * EINVAL if p, fn or fut is NULL; ENOMEM. On an error *fut is unchanged (as after
+ * every failed create or start in weft). */
 WEFT_API int weft_pool_submit(weft_pool *p, weft_task_fn fn, void *arg, weft_future **fut);
 
 /* As weft_pool_submit, waiting at most timeout_ns for room under max_pending.
