@@ -55,7 +55,8 @@ WEFT_API void *weft__local_get_slow(weft_local key);
 /* Create a key for per-thread blocks of `size` bytes. init (may be NULL) runs on
  * each new block, zero-filled, in the thread that first gets it; dtor (may be NULL)
  * runs on each block before it is freed, at its thread's exit or at delete.
- * Returns 0; EINVAL if key is NULL or size is 0; ENOMEM. Never blocks for long. */
+ * Returns 0; EINVAL if key is NULL or size is 0; ENOMEM (on an error *key is
+ * unchanged). Never blocks for long. */
 WEFT_API int weft_local_create(weft_local *key, size_t size, void (*init)(void *block),
                                void (*dtor)(void *block));
 
