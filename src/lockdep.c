@@ -29,6 +29,7 @@
  * knows nothing of lifetimes: memory reused for another lock inherits its edges. */
 #include "lockdep.h"
 
+#include "addrmap.h"
 #include "profile_internal.h"
 #include "waiting.h"
 
@@ -40,7 +41,6 @@
 enum {
     WF_CHECKS_FRAMES = 24,     /* backtrace depth kept per edge and per report */
     WF_CHECKS_CACHE = 4096,    /* validated chains per thread (a power of two) */
-    WF_CHECKS_MIN_NODES = 256, /* the graph's first table size (a power of two) */
 };
 
 typedef enum wf_held_kind { WF_HELD_LOCK, WF_HELD_RLOCK } wf_held_kind;
@@ -85,10 +85,9 @@ struct wf_node {
     bool reported;   /* a self-deadlock, bad release or exit report was made */
 };
 
-/* The graph, under wf_graph_lock: an open-addressed table of nodes by address. */
+/* The graph, under wf_graph_lock: an address map of nodes (src/addrmap.h). */
 static weft_lock wf_graph_lock = WEFT_LOCK_INIT;
-static wf_node **wf_nodes;
-static size_t wf_nodes_cap, wf_nodes_n;
+static wf_addrmap wf_nodes = WF_ADDRMAP_INIT; /* lock address -> its node */
 static uint64_t wf_search_mark;
 static uint64_t wf_next_ord; /* the rank a new node takes: above every other */
 
@@ -115,42 +114,20 @@ static uint64_t wf_mix(uint64_t h, const void *obj)
     return (h ^ (h >> 31)) | 1; /* never 0: 0 marks an empty cache slot */
 }
 
-static size_t wf_slot(const void *obj, size_t cap)
-{
-    return wf_hash_address(obj, (unsigned)__builtin_ctzll(cap)); /* cap: a power of two */
-}
-
 /* Under wf_graph_lock. */
 static wf_node *wf_node_of(const void *obj)
 {
-    if (wf_nodes_cap == 0 || 2 * (wf_nodes_n + 1) > wf_nodes_cap) {
-        size_t cap = wf_nodes_cap ? 2 * wf_nodes_cap : WF_CHECKS_MIN_NODES;
-        wf_node **t = calloc(cap, sizeof *t);
-        if (!t)
-            wf_checks_oom();
-        for (size_t i = 0; i < wf_nodes_cap; i++) {
-            if (!wf_nodes[i])
-                continue;
-            size_t j = wf_slot(wf_nodes[i]->obj, cap);
-            while (t[j])
-                j = (j + 1) & (cap - 1);
-            t[j] = wf_nodes[i];
-        }
-        free(wf_nodes);
-        wf_nodes = t;
-        wf_nodes_cap = cap;
+    void **slot = wf_addrmap_insert(&wf_nodes, obj);
+    if (!slot)
+        wf_checks_oom();
+    if (!*slot) {
+        wf_node *n = wf_checks_alloc(NULL, sizeof *n);
+        memset(n, 0, sizeof *n);
+        n->obj = obj;
+        n->ord = wf_next_ord++;
+        *slot = n;
     }
-    size_t i = wf_slot(obj, wf_nodes_cap);
-    for (; wf_nodes[i]; i = (i + 1) & (wf_nodes_cap - 1))
-        if (wf_nodes[i]->obj == obj)
-            return wf_nodes[i];
-    wf_node *n = wf_checks_alloc(NULL, sizeof *n);
-    memset(n, 0, sizeof *n);
-    n->obj = obj;
-    n->ord = wf_next_ord++;
-    wf_nodes[i] = n;
-    wf_nodes_n++;
-    return n;
+    return *slot;
 }
 
 /* ---- reports ------------------------------------------------------------------ */

@@ -1,70 +1,48 @@
-/* Names for primitives (include/weft/name.h): one table keyed by address, a
- * fixed array of hash chains under one lock. Lookups come from reports and from
- * naming, never from a fast path, so one lock is enough. */
-#include "internal.h"
+/* Names for primitives (include/weft/name.h): one address map (src/addrmap.h)
+ * from an object to a copy of its name, under one lock. Lookups come from reports
+ * and from naming, never from a fast path, so one lock is enough. */
+#include "addrmap.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    WF_NAME_BUCKET_BITS = 10,
-    WF_NAME_BUCKETS = 1 << WF_NAME_BUCKET_BITS,
-};
-
-typedef struct wf_name {
-    struct wf_name *next; /* in its chain */
-    const void *object;
-    char name[]; /* NUL-terminated copy */
-} wf_name;
-
 static weft_lock wf_names_lock = WEFT_LOCK_INIT;
-static wf_name *wf_names[WF_NAME_BUCKETS]; /* under wf_names_lock */
-
-static wf_name **wf_name_chain(const void *object)
-{
-    return &wf_names[wf_hash_address(object, WF_NAME_BUCKET_BITS)];
-}
+static wf_addrmap wf_names = WF_ADDRMAP_INIT; /* object -> malloc'd name; under the lock */
 
 int weft_name_set(const void *object, const char *name)
 {
     if (!object)
         return EINVAL;
-    wf_name *fresh = NULL;
-    if (name) {
-        size_t n = strlen(name);
-        fresh = malloc(sizeof *fresh + n + 1);
-        if (!fresh)
-            return ENOMEM;
-        fresh->object = object;
-        memcpy(fresh->name, name, n + 1);
-    }
+    char *fresh = name ? strdup(name) : NULL;
+    if (name && !fresh)
+        return ENOMEM;
+    void *old = NULL;
+    int rc = 0;
     weft_lock_acquire(&wf_names_lock);
-    wf_name **at = wf_name_chain(object);
-    while (*at && (*at)->object != object)
-        at = &(*at)->next;
-    wf_name *old = *at;
-    if (old)
-        *at = old->next;
     if (fresh) {
-        fresh->next = *wf_name_chain(object);
-        *wf_name_chain(object) = fresh;
+        void **slot = wf_addrmap_insert(&wf_names, object);
+        if (slot) {
+            old = *slot;
+            *slot = fresh;
+        } else {
+            old = fresh; /* the map could not grow: nothing changes */
+            rc = ENOMEM;
+        }
+    } else {
+        old = wf_addrmap_remove(&wf_names, object);
     }
     weft_lock_release(&wf_names_lock);
     free(old);
-    return 0;
+    return rc;
 }
 
 const char *weft_name_get(const void *object)
 {
     if (!object)
         return NULL;
-    const char *found = NULL;
     weft_lock_acquire(&wf_names_lock);
-    for (wf_name *n = *wf_name_chain(object); n; n = n->next)
-        if (n->object == object) {
-            found = n->name;
-            break;
-        }
+    void **slot = wf_addrmap_find(&wf_names, object);
+    const char *found = slot ? *slot : NULL;
     weft_lock_release(&wf_names_lock);
     return found;
 }

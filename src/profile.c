@@ -10,12 +10,13 @@
  * other; a torn pair of loads blames the wrong holder at worst), which a sampled
  * profile tolerates and a fast release needs.
  *
- * Records: one per waiting site in an open-addressed table under wf_profile_mutex,
+ * Records: one per waiting site in an address map (src/addrmap.h) under wf_profile_mutex,
  * a pthread mutex: a weft lock would sleep through wf_sleep and could come back
  * here. A thread inside the profile (recording, writing) has wf_inside set, and its
  * own sleeps are never sampled. */
 #include "profile_internal.h"
 
+#include "addrmap.h"
 #include "waiting.h"
 
 #include <dlfcn.h>
@@ -28,7 +29,6 @@ enum {
     WF_PROFILE_BLAMED = 8,         /* distinct holders kept per site */
     WF_PROFILE_SAMPLES = 65536,    /* waits kept per site for the median */
     WF_PROFILE_TOP_BLAMED = 3,     /* holders the report lists per site */
-    WF_PROFILE_MIN_SITES = 64,     /* the first table size (a power of two) */
 };
 
 _Atomic bool wf_profiling;
@@ -59,8 +59,7 @@ typedef struct wf_site_record {
 } wf_site_record;
 
 static pthread_mutex_t wf_profile_mutex = PTHREAD_MUTEX_INITIALIZER;
-static wf_site_record *wf_sites; /* under wf_profile_mutex */
-static size_t wf_sites_cap, wf_sites_n;
+static wf_addrmap wf_sites = WF_ADDRMAP_INIT; /* site -> its record; under wf_profile_mutex */
 static uint64_t wf_reservoir = UINT64_C(0x2545F4914F6CDD1D); /* xorshift state */
 
 /* A slot of a table of `cap` (a power of two) slots. */
@@ -96,30 +95,17 @@ void wf_profile_release(const void *word, void *site)
 /* Under wf_profile_mutex. */
 static wf_site_record *wf_record_of(void *site)
 {
-    if (2 * (wf_sites_n + 1) > wf_sites_cap) {
-        size_t cap = wf_sites_cap ? 2 * wf_sites_cap : WF_PROFILE_MIN_SITES;
-        wf_site_record *t = calloc(cap, sizeof *t);
-        if (!t)
-            return NULL;
-        for (size_t i = 0; i < wf_sites_cap; i++) {
-            if (!wf_sites[i].site)
-                continue;
-            size_t j = wf_hash(wf_sites[i].site, cap);
-            while (t[j].site)
-                j = (j + 1) & (cap - 1);
-            t[j] = wf_sites[i];
-        }
-        free(wf_sites);
-        wf_sites = t;
-        wf_sites_cap = cap;
+    void **slot = wf_addrmap_find(&wf_sites, site);
+    if (slot)
+        return *slot;
+    wf_site_record *r = calloc(1, sizeof *r);
+    if (!r || !(slot = wf_addrmap_insert(&wf_sites, site))) {
+        free(r);
+        return NULL;
     }
-    size_t i = wf_hash(site, wf_sites_cap);
-    for (; wf_sites[i].site; i = (i + 1) & (wf_sites_cap - 1))
-        if (wf_sites[i].site == site)
-            return &wf_sites[i];
-    wf_sites[i].site = site;
-    wf_sites_n++;
-    return &wf_sites[i];
+    r->site = site;
+    *slot = r;
+    return r;
 }
 
 static void wf_record(void *site, const void *object, void *holder, uint64_t ns)
@@ -341,15 +327,14 @@ int weft_profile_write_file(FILE *report, FILE *folded)
     bool was_inside = wf_inside;
     wf_inside = true;
     pthread_mutex_lock(&wf_profile_mutex);
-    wf_site_record **order = malloc((wf_sites_n ? wf_sites_n : 1) * sizeof *order);
+    wf_site_record **order = malloc((wf_sites.n ? wf_sites.n : 1) * sizeof *order);
     int rc = 0;
     if (!order) {
         rc = ENOMEM;
     } else {
         size_t n = 0;
-        for (size_t i = 0; i < wf_sites_cap; i++)
-            if (wf_sites[i].site)
-                order[n++] = &wf_sites[i];
+        WF_ADDRMAP_FOREACH(slot, &wf_sites)
+            order[n++] = slot->value;
         qsort(order, n, sizeof *order, wf_by_total);
         if (report) {
             wf_write_report(report, order, n);
