@@ -113,20 +113,26 @@ AB_KEYS = ("ratio_p10", "ratio_p50", "ratio_p90", "slower_frac", "rounds")
 def split_ab(rows):
     """Takes the same-run A/B rows out of `rows`: a case "<case>_ab" whose impl is
     "weft-and-<peer>" and whose repetitions carry the AB_KEYS counters (bench/lock.c's
-    contended_ab) is shown beside "<case>" instead of as a row of its own. Returns
+    contended_ab) is shown beside "<case>" instead of as a row of its own (an empty
+    "<case>" row takes its place when "<case>" did not run). Returns
     ab[(family, case, params, threads)] = (peer, Cell)."""
     ab = {}
-    for key in list(rows):
+    out = collections.OrderedDict()
+    for key, cells in rows.items():
         family, case, params, threads = key
-        for impl, cell in list(rows[key].items()):
+        base = (family, case[:-3], params, threads)
+        for impl, cell in list(cells.items()):
             if not (case.endswith("_ab") and impl.startswith("weft-and-")) or not cell.counters \
-                    or not all(k in c for c in cell.counters for k in AB_KEYS) \
-                    or (family, case[:-3], params, threads) not in rows:
-                continue  # not an A/B, or nothing to show it beside: an ordinary row
-            ab[(family, case[:-3], params, threads)] = (impl[len("weft-and-"):], cell)
-            del rows[key][impl]
-        if not rows[key]:
-            del rows[key]
+                    or not all(k in c for c in cell.counters for k in AB_KEYS):
+                continue
+            ab[base] = (impl[len("weft-and-"):], cell)
+            del cells[impl]
+            if base not in rows:
+                out.setdefault(base, {})
+        if cells:
+            out[key] = cells
+    rows.clear()
+    rows.update(out)
     return ab
 
 
