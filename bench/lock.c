@@ -6,6 +6,19 @@
  *  lock/contended/<impl>     every thread loops lock; counter++; unlock on one lock; the
  *                            time is wall time per increment of all threads together.
  *                            The counter is checked exact after the run.
+ *  lock/contended_ab/weft-and-pthread
+ *                            the same loop, weft_lock and pthread_mutex_t in
+ *                            alternating rounds of one run (which goes first
+ *                            alternates too), so that both see the same machine. A
+ *                            round is AB_OPS increments of all threads together on
+ *                            one lock, then the same on the other; each round gives
+ *                            one weft/pthread ratio of the two times. Counters:
+ *                            weft_ns and pthread_ns (median time per increment over
+ *                            the rounds), ratio_p10, ratio_p50, ratio_p90 (the
+ *                            rounds' ratios) and slower_frac (the fraction of rounds
+ *                            in which weft was slower than pthread) of `rounds`
+ *                            rounds. The report shows
+ *                            them beside lock/contended.
  *
  * Targets: uncontended at most 0.9x pthread_mutex's time; contended at least
  * 1.2x its throughput (time ratio at most 1/1.2) at 2 and 8 threads. */
@@ -13,7 +26,9 @@
 #include "weft/lock.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <threads.h>
+#include <time.h>
 #if WF_HAVE_CK
 #include <ck_spinlock.h>
 #endif
@@ -112,3 +127,129 @@ WF_BENCH(lock_contended_c11, "lock/contended/c11", CONTENDED);
 #if WF_HAVE_CK
 WF_BENCH(lock_contended_ck, "lock/contended/ck", CONTENDED);
 #endif
+
+/* ---- contended, weft and pthread in alternating rounds ---------------------------- */
+
+enum {
+    AB_ROUNDS = 40,     /* rounds of one run: one ratio each */
+    AB_OPS = 1 << 18,   /* increments of all threads together, per lock per round:
+                           about 5-10 ms here, several scheduler ticks */
+    AB_MAX_THREADS = 64,
+};
+
+static struct {
+    LOCKED_COUNTER(weft_lock) weft;
+    LOCKED_COUNTER(pthread_mutex_t) pthread;
+    pthread_barrier_t phase; /* untimed: separates the rounds' halves */
+    double start[AB_MAX_THREADS], end[AB_MAX_THREADS];
+    double weft_ns[AB_ROUNDS], pthread_ns[AB_ROUNDS];
+} ab;
+
+static double ab_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* One half of a round on thread `me`: returns after every thread's loop is done; thread
+ * 0 then returns the half's wall time per increment (first start to last end). */
+static double ab_half(bool weft, int me, int n, long per_thread)
+{
+    pthread_barrier_wait(&ab.phase);
+    ab.start[me] = ab_now();
+    if (weft) {
+        for (long i = 0; i < per_thread; i++) {
+            weft_lock_acquire(&ab.weft.lock);
+            ab.weft.counter++;
+            weft_lock_release(&ab.weft.lock);
+        }
+    } else {
+        for (long i = 0; i < per_thread; i++) {
+            pthread_mutex_lock(&ab.pthread.lock);
+            ab.pthread.counter++;
+            pthread_mutex_unlock(&ab.pthread.lock);
+        }
+    }
+    ab.end[me] = ab_now();
+    pthread_barrier_wait(&ab.phase);
+    if (me != 0)
+        return 0;
+    double first = ab.start[0], last = ab.end[0];
+    for (int i = 1; i < n; i++) {
+        first = ab.start[i] < first ? ab.start[i] : first;
+        last = ab.end[i] > last ? ab.end[i] : last;
+    }
+    return (last - first) / (double)(per_thread * n);
+}
+
+static int ab_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The p-th fraction of sorted v[n] (nearest rank). */
+static double ab_pct(const double *v, int n, double p)
+{
+    int i = (int)(p * (n - 1) + 0.5);
+    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+static void lock_contended_ab(wf_bench_state *s)
+{
+    int me = wf_bench_thread_index(s), n = wf_bench_threads(s);
+    long per_thread = AB_OPS / n;
+    if (n > AB_MAX_THREADS) {
+        if (me == 0)
+            wf_bench_skip_with_error(s, "too many threads");
+        return;
+    }
+    if (me == 0) {
+        ab.weft.lock = (weft_lock)WEFT_LOCK_INIT;
+        pthread_mutex_init(&ab.pthread.lock, NULL);
+        pthread_barrier_init(&ab.phase, NULL, (unsigned)n);
+    }
+    long round = 0;
+    WF_BENCH_LOOP(s)
+    {
+        bool weft_first = round % 2 == 0;
+        double first = ab_half(weft_first, me, n, per_thread);
+        double second = ab_half(!weft_first, me, n, per_thread);
+        if (me == 0 && round < AB_ROUNDS) {
+            ab.weft_ns[round] = weft_first ? first : second;
+            ab.pthread_ns[round] = weft_first ? second : first;
+        }
+        round++;
+    }
+    if (me != 0)
+        return;
+    /* The loop's end is a barrier: every thread has finished every round. */
+    long want = (long)round * per_thread * n;
+    if (ab.weft.counter != want || ab.pthread.counter != want)
+        wf_bench_skip_with_error(s, "lost increments: a lock is broken");
+    ab.weft.counter = ab.pthread.counter = 0;
+    pthread_barrier_destroy(&ab.phase);
+    pthread_mutex_destroy(&ab.pthread.lock);
+    int r = (int)(round < AB_ROUNDS ? round : AB_ROUNDS);
+    if (r == 0)
+        return;
+    double ratio[AB_ROUNDS];
+    int slower = 0;
+    for (int i = 0; i < r; i++) {
+        ratio[i] = ab.weft_ns[i] / ab.pthread_ns[i];
+        slower += ratio[i] > 1.0;
+    }
+    qsort(ratio, (size_t)r, sizeof ratio[0], ab_cmp);
+    qsort(ab.weft_ns, (size_t)r, sizeof ab.weft_ns[0], ab_cmp);
+    qsort(ab.pthread_ns, (size_t)r, sizeof ab.pthread_ns[0], ab_cmp);
+    wf_bench_counter(s, "weft_ns", ab_pct(ab.weft_ns, r, 0.5));
+    wf_bench_counter(s, "pthread_ns", ab_pct(ab.pthread_ns, r, 0.5));
+    wf_bench_counter(s, "ratio_p10", ab_pct(ratio, r, 0.1));
+    wf_bench_counter(s, "ratio_p50", ab_pct(ratio, r, 0.5));
+    wf_bench_counter(s, "ratio_p90", ab_pct(ratio, r, 0.9));
+    wf_bench_counter(s, "slower_frac", (double)slower / r);
+    wf_bench_counter(s, "rounds", r);
+}
+WF_BENCH(lock_contended_ab, "lock/contended_ab/weft-and-pthread", .threads = {2, 8},
+         .iterations = AB_ROUNDS);

@@ -44,6 +44,7 @@ class Cell:
     def __init__(self):
         self.times = []  # ns per operation, one per repetition
         self.items = []  # items per second, when the benchmark counts items
+        self.counters = []  # each repetition's user counters (name -> value)
         self.error = None
 
     @property
@@ -96,6 +97,7 @@ def load(paths):
             cell.times.append(t)
             if "items_per_second" in b:
                 cell.items.append(b["items_per_second"])
+            cell.counters.append({k: v for k, v in b.items() if isinstance(v, (int, float))})
     # Rows in registration order of their case, then by argument and thread count.
     def sort_key(item):
         (family, case, params, threads), _ = item
@@ -103,6 +105,48 @@ def load(paths):
                 [int(p) if p.isdigit() else p for p in params], threads)
     rows = collections.OrderedDict(sorted(rows.items(), key=sort_key))
     return context, rows, order
+
+
+AB_KEYS = ("ratio_p10", "ratio_p50", "ratio_p90", "slower_frac", "rounds")
+
+
+def split_ab(rows):
+    """Takes the same-run A/B rows out of `rows`: a case "<case>_ab" whose impl is
+    "weft-and-<peer>" and whose repetitions carry the AB_KEYS counters (bench/lock.c's
+    contended_ab) is shown beside "<case>" instead of as a row of its own (an empty
+    "<case>" row takes its place when "<case>" did not run). Returns
+    ab[(family, case, params, threads)] = (peer, Cell)."""
+    ab = {}
+    out = collections.OrderedDict()
+    for key, cells in rows.items():
+        family, case, params, threads = key
+        base = (family, case[:-3], params, threads)
+        for impl, cell in list(cells.items()):
+            if not (case.endswith("_ab") and impl.startswith("weft-and-")) or not cell.counters \
+                    or not all(k in c for c in cell.counters for k in AB_KEYS):
+                continue
+            ab[base] = (impl[len("weft-and-"):], cell)
+            del cells[impl]
+            if base not in rows:
+                out.setdefault(base, {})
+        if cells:
+            out[key] = cells
+    rows.clear()
+    rows.update(out)
+    return ab
+
+
+def fmt_ab(peer, cell):
+    """weft/peer of the same rounds: the median over the repetitions of each round
+    percentile, and the fraction of all rounds in which weft was slower."""
+    if cell.error:
+        return "error: " + cell.error
+    med = lambda k: statistics.median(c[k] for c in cell.counters)
+    rounds = sum(c["rounds"] for c in cell.counters)
+    slower = sum(c["slower_frac"] * c["rounds"] for c in cell.counters)
+    return "%.2fx (p10-p90 %.2f-%.2fx), slower in %.0f%% of %d rounds" % (
+        med("ratio_p50"), med("ratio_p10"), med("ratio_p90"),
+        100.0 * slower / rounds if rounds else 0, rounds)
 
 
 def fmt_time(ns):
@@ -154,11 +198,14 @@ def impls_of(family, rows, order):
     return sorted(seen, key=lambda i: (i != "weft", order.get(family + "/" + i, 1 << 30), i))
 
 
-def family_table(family, rows, order, targets):
+def family_table(family, rows, order, targets, ab=None):
     impls = impls_of(family, rows, order)
     peers = [i for i in impls if i != "weft"]
     has_target = any(k.split("/")[0] == family for k, _, _, _ in targets)
-    head = ["case", "threads"] + impls + (["target"] if has_target else [])
+    ab = {k: v for k, v in (ab or {}).items() if k[0] == family}
+    ab_peers = sorted({peer for peer, _ in ab.values()})
+    head = ["case", "threads"] + impls + ["weft/%s same run" % p for p in ab_peers] + \
+        (["target"] if has_target else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (f, case, params, threads), cells in rows.items():
         if f != family:
@@ -167,6 +214,9 @@ def family_table(family, rows, order, targets):
         w = cells.get("weft")
         out = [label, str(threads), fmt_cell(w)] if "weft" in impls else [label, str(threads)]
         out += [fmt_cell(cells.get(p), w) for p in peers]
+        for p in ab_peers:
+            peer, cell = ab.get((f, case, params, threads), (None, None))
+            out.append(fmt_ab(peer, cell) if peer == p else "")
         if has_target:
             out.append(target_verdict(family + "/" + case, threads, cells, targets) or "")
         lines.append("| " + " | ".join(out) + " |")
@@ -352,6 +402,7 @@ def main():
     a = ap.parse_args()
 
     context, rows, order = load(a.json)
+    ab = split_ab(rows)
     machine = {}
     if a.machine and os.path.exists(a.machine):
         with open(a.machine) as f:
@@ -384,7 +435,10 @@ def main():
                    "together (inverse throughput). **(0.80x) is weft's time / that peer's time: "
                    "below 1.00x weft is faster.** A target's verdict is *inconclusive* when the "
                    "two figures' spreads together exceed its margin (how far weft/peer lies "
-                   "from the limit): the repetitions cannot tell which side of it weft is on."
+                   "from the limit): the repetitions cannot tell which side of it weft is on. "
+                   "A *same run* column compares weft and that peer in alternating rounds of one "
+                   "run: the median of the rounds' ratios, their 10th to 90th percentile, and "
+                   "the fraction of rounds in which weft was slower."
                    % reps)
         h = headline_table(rows, context, targets)
         if h:
@@ -393,7 +447,7 @@ def main():
         if t:
             out += ["", "### Targets", ""] + t
         for fam in families:
-            out += ["", "### " + fam, ""] + family_table(fam, rows, order, targets)
+            out += ["", "### " + fam, ""] + family_table(fam, rows, order, targets, ab)
             for (f, c, params), png in made:
                 if f == fam:
                     out += ["", "![%s](%s)" % ("/".join([f, c] + list(params)), rel(png))]

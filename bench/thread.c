@@ -5,12 +5,20 @@
  *  thread/start_join_timed/<impl>  the same, joined with a finite timeout: weft waits
  *                                  on its FINISHED word through the wait layer, then
  *                                  reaps; the peer is pthread_timedjoin_np
+ *  thread/start_join_ab/weft-and-pthread
+ *                                  start_join of weft and of pthreads in alternating
+ *                                  rounds of AB_THREADS threads each, in one run (which
+ *                                  goes first alternates): each round gives one
+ *                                  weft/pthread ratio. Counters as lock/contended_ab's
+ *                                  (bench/lock.c); the report shows them beside
+ *                                  thread/start_join.
  *
  * Target: start+join at most 1.1x pthread_create + pthread_join's time. */
 #include "bench.h"
 #include "weft/thread.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <threads.h>
 #include <time.h>
 
@@ -90,9 +98,88 @@ static void start_join_timed_pthread(wf_bench_state *s)
     }
 }
 
+enum { AB_ROUNDS = 40, AB_THREADS = 100 };
+
+static double ab_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* AB_THREADS start+joins of one implementation: the time of one, in ns. */
+static double ab_half(bool weft)
+{
+    double start = ab_now();
+    for (int i = 0; i < AB_THREADS; i++) {
+        void *res;
+        if (weft) {
+            weft_thread th;
+            if (weft_thread_start(&th, nothing, NULL, NULL) != 0)
+                __builtin_trap();
+            weft_thread_join(th, WEFT_FOREVER, &res);
+            weft_thread_release(th);
+        } else {
+            pthread_t th;
+            if (pthread_create(&th, NULL, nothing, NULL) != 0)
+                __builtin_trap();
+            pthread_join(th, &res);
+        }
+    }
+    return (ab_now() - start) / AB_THREADS;
+}
+
+static int ab_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double ab_pct(const double *v, int n, double p)
+{
+    int i = (int)(p * (n - 1) + 0.5);
+    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+static void start_join_ab(wf_bench_state *s)
+{
+    double weft_ns[AB_ROUNDS], pthread_ns[AB_ROUNDS], ratio[AB_ROUNDS];
+    int r = 0;
+    WF_BENCH_LOOP(s)
+    {
+        bool weft_first = r % 2 == 0;
+        double first = ab_half(weft_first), second = ab_half(!weft_first);
+        if (r < AB_ROUNDS) {
+            weft_ns[r] = weft_first ? first : second;
+            pthread_ns[r] = weft_first ? second : first;
+        }
+        r++;
+    }
+    if (r > AB_ROUNDS)
+        r = AB_ROUNDS;
+    if (r == 0)
+        return;
+    int slower = 0;
+    for (int i = 0; i < r; i++) {
+        ratio[i] = weft_ns[i] / pthread_ns[i];
+        slower += ratio[i] > 1.0;
+    }
+    qsort(ratio, (size_t)r, sizeof ratio[0], ab_cmp);
+    qsort(weft_ns, (size_t)r, sizeof weft_ns[0], ab_cmp);
+    qsort(pthread_ns, (size_t)r, sizeof pthread_ns[0], ab_cmp);
+    wf_bench_counter(s, "weft_ns", ab_pct(weft_ns, r, 0.5));
+    wf_bench_counter(s, "pthread_ns", ab_pct(pthread_ns, r, 0.5));
+    wf_bench_counter(s, "ratio_p10", ab_pct(ratio, r, 0.1));
+    wf_bench_counter(s, "ratio_p50", ab_pct(ratio, r, 0.5));
+    wf_bench_counter(s, "ratio_p90", ab_pct(ratio, r, 0.9));
+    wf_bench_counter(s, "slower_frac", (double)slower / r);
+    wf_bench_counter(s, "rounds", r);
+}
+
 WF_BENCH(start_join_weft, "thread/start_join/weft", .target_peer = "pthread",
          .target = 1.1);
 WF_BENCH(start_join_pthread, "thread/start_join/pthread");
 WF_BENCH(start_join_c11, "thread/start_join/c11");
 WF_BENCH(start_join_timed_weft, "thread/start_join_timed/weft");
 WF_BENCH(start_join_timed_pthread, "thread/start_join_timed/pthread");
+WF_BENCH(start_join_ab, "thread/start_join_ab/weft-and-pthread", .iterations = AB_ROUNDS);

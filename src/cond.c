@@ -111,20 +111,26 @@ static void wf_cond_count(weft_cond *c, int32_t delta)
 /* ---- waiting -------------------------------------------------------------------- */
 
 /* Waits, queued as `w`, until a notifier gives w a final state or `d` passes.
- * Returns the final state, or WF_COND_ASLEEP when it timed out (and unlinked
- * itself). */
-static uint32_t wf_cond_sleep(wf_cond_bucket *b, wf_cond_waiter *w, weft_deadline d)
+ * `first`: w queued with no other waiter of its condition ahead of it. Returns the
+ * final state, or WF_COND_ASLEEP when it timed out (and unlinked itself). */
+static uint32_t wf_cond_sleep(wf_cond_bucket *b, wf_cond_waiter *w, bool first,
+                              weft_deadline d)
 {
     uint32_t s;
     /* A notify within a few microseconds (ping-pong, a handoff to a thread on
-     * another core) then costs no system call on either side. */
+     * another core) then costs no system call on either side. Only the first in
+     * line spins: notify takes the oldest waiters, so one queued behind others
+     * waits for the notifies they take first, or a notify_all, which moves it to
+     * the lock's queue anyway; its spin would only take a CPU from the threads
+     * that must run first (eight waiters re-entering after a notify_all spent
+     * half the CPU of a round spinning, on 2 CPUs). */
     wf_spinner spin = wf_spinner_start(WF_SPIN_BRIEF);
     do {
         /* acquire: a final state ends the notifier's use of our record. */
         s = atomic_load_explicit(&w->state, memory_order_acquire);
         if (s != WF_COND_SPINNING)
             goto notified;
-    } while (wf_spin(&spin));
+    } while (first && wf_spin(&spin));
     for (;;) {
         /* Lost wakeup avoided: the notifier exchanges our state before it wakes.
          * If it read SPINNING, the sleep's CAS to ASLEEP fails and we never sleep;
@@ -170,6 +176,8 @@ static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline
 
     weft_lock_acquire(&b->lock);
     wf_list_push_back(&b->waiters, &w.link);
+    /* relaxed: the bucket lock orders the count (see wf_cond_count). */
+    bool first = atomic_load_explicit(&c->waiters, memory_order_relaxed) == 0;
     wf_cond_count(c, +1);
     weft_lock_release(&b->lock);
 
@@ -185,7 +193,7 @@ static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline
     else
         weft_lock_release(l);
 
-    uint32_t s = wf_cond_sleep(b, &w, d);
+    uint32_t s = wf_cond_sleep(b, &w, first, d);
 
     /* The lock is re-taken whatever happened, with no deadline (as Python's). */
 #ifdef WEFT_CHECKS

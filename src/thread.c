@@ -123,10 +123,12 @@ static pthread_once_t wf_thread_once = PTHREAD_ONCE_INIT;
 
 static struct weft_thread_desc *wf_desc_new(enum wf_thread_kind kind)
 {
-    struct weft_thread_desc *t = calloc(1, sizeof *t);
+    /* malloc, then zeroed: glibc's calloc skips the thread's cache of small
+     * blocks (a third of the library's instructions in a start and join). */
+    struct weft_thread_desc *t = malloc(sizeof *t);
     if (!t)
         return NULL;
-    t->kind = kind;
+    *t = (struct weft_thread_desc){.kind = kind};
     /* relaxed: uniqueness needs only the atomicity of the increment. */
     t->ident = atomic_fetch_add_explicit(&wf_last_ident, 1, memory_order_relaxed) + 1;
     return t;
