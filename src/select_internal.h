@@ -1,5 +1,6 @@
 /* select_internal.h: what weft_wait_any (src/select.c) asks of each kind of source
- * (src/select_sources.c). The public contract is include/weft/select.h.
+ * (src/select_sources.c; the queue's and the future's kinds in src/queue.c and
+ * src/future.c). The public contract is include/weft/select.h.
  *
  * A call looks at its sources in three moves, each kind supplying one op per move:
  *
@@ -55,5 +56,15 @@ typedef struct wf_source_ops {
 /* The kind's ops, or NULL for a kind that does not exist or a source whose object
  * is NULL. */
 WF_HIDDEN const wf_source_ops *wf_source_ops_of(const weft_source *s);
+
+/* Ops for a kind whose wakers wake every sleeper (abandon) and that sleeps on one
+ * word (words), shared by the kinds (src/select_sources.c). */
+WF_HIDDEN void wf_nothing_to_undo(weft_source *s, wf_select_slot *slot, bool won, bool slept);
+WF_HIDDEN int wf_one_word(const weft_source *s);
+
+/* The kinds that live with their families: queue get and put (src/queue.c), future
+ * done (src/future.c). */
+WF_HIDDEN extern const wf_source_ops wf_queue_source_ops;
+WF_HIDDEN extern const wf_source_ops wf_future_source_ops;
 
 #endif
