@@ -73,9 +73,9 @@ ssize_t wf_queue_block(weft_queue *q, wf_queue_attempt *attempt, wf_queue_op *op
         } else if (r != -EAGAIN || nowait) {
             break;
         } else if (wf_cancelled(d)) {
-            /* The token, looked at before each step of the spin (weft/cancel.h):
-             * nothing moved, and a wakeup spent on us met an attempt that found
-             * nothing to move, as a timeout's last look does. */
+            /* The token (weft/cancel.h), looked at before each spin step, and so
+             * after each sleep: give up as on a timeout. The attempt just made moved
+             * nothing, so a wakeup spent on us leaves nothing to pass on. */
             r = -ECANCELED;
             break;
         } else if (!wf_spin(&spin)) {
@@ -473,5 +473,5 @@ static void wf_source_abandon(weft_source *s, wf_select_slot *slot, bool won, bo
         wf_waitlist_notify(wl, 1);
 }
 
-const wf_source_ops wf_queue_source_ops = {NULL, wf_source_try, wf_source_prepare,
+const wf_source_ops wf_queue_ops = {NULL, wf_source_try, wf_source_prepare,
                                            wf_source_abandon, wf_one_word};

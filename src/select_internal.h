@@ -53,18 +53,18 @@ typedef struct wf_source_ops {
     int (*words)(const weft_source *s);
 } wf_source_ops;
 
-/* The kind's ops, or NULL for a kind that does not exist or a source whose object
- * is NULL. */
-WF_HIDDEN const wf_source_ops *wf_source_ops_of(const weft_source *s);
+/* The kinds kept by their families, the only files that know their words:
+ * src/queue.c (get and put), src/future.c. */
+WF_HIDDEN extern const wf_source_ops wf_queue_ops;
+WF_HIDDEN extern const wf_source_ops wf_future_ops;
 
-/* Ops for a kind whose wakers wake every sleeper (abandon) and that sleeps on one
- * word (words), shared by the kinds (src/select_sources.c). */
+/* Shared moves (src/select_sources.c): an abandon for kinds whose wakers wake every
+ * sleeper, and `words` for kinds that sleep on one word. */
 WF_HIDDEN void wf_nothing_to_undo(weft_source *s, wf_select_slot *slot, bool won, bool slept);
 WF_HIDDEN int wf_one_word(const weft_source *s);
 
-/* The kinds that live with their families: queue get and put (src/queue.c), future
- * done (src/future.c). */
-WF_HIDDEN extern const wf_source_ops wf_queue_source_ops;
-WF_HIDDEN extern const wf_source_ops wf_future_source_ops;
+/* The kind's ops, or NULL for a kind that does not exist or a source whose object
+ * is NULL. */
+WF_HIDDEN const wf_source_ops *wf_source_ops_of(const weft_source *s);
 
 #endif

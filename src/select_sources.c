@@ -285,13 +285,13 @@ const wf_source_ops *wf_source_ops_of(const weft_source *s)
     switch (s->kind) {
     case WEFT_SOURCE_QUEUE_GET:
     case WEFT_SOURCE_QUEUE_PUT:
-        return s->queue ? &wf_queue_source_ops : NULL;
+        return s->queue ? &wf_queue_ops : NULL;
     case WEFT_SOURCE_EVENT:
         return s->event ? &wf_event_ops : NULL;
     case WEFT_SOURCE_SEM:
         return s->sem ? &wf_sem_ops : NULL;
     case WEFT_SOURCE_FUTURE:
-        return s->future ? &wf_future_source_ops : NULL;
+        return s->future ? &wf_future_ops : NULL;
     case WEFT_SOURCE_LOCK:
         return s->lock ? &wf_lock_ops : NULL;
     case WEFT_SOURCE_CANCEL:
