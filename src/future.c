@@ -738,4 +738,4 @@ static int wf_source_prepare(weft_source *s, wf_select_slot *slot, unsigned flag
 }
 
 const wf_source_ops wf_future_ops = {NULL, wf_source_try, wf_source_prepare,
-                                            wf_nothing_to_undo, wf_one_word};
+                                     wf_nothing_to_undo, wf_one_word};

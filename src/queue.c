@@ -474,4 +474,4 @@ static void wf_source_abandon(weft_source *s, wf_select_slot *slot, bool won, bo
 }
 
 const wf_source_ops wf_queue_ops = {NULL, wf_source_try, wf_source_prepare,
-                                           wf_source_abandon, wf_one_word};
+                                    wf_source_abandon, wf_one_word};
