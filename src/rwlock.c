@@ -462,14 +462,17 @@ static int wf_rw_read_wait(weft_rwlock *rw, uint32_t seen, weft_deadline d)
             continue;
         /* Past the deadline, or cancelled: leave the queue, unless the writer let go
          * meanwhile (then the hold is ours: the call completes). QUEUED is only a
-         * count, so leaving it takes nothing from the readers still queued, and
-         * RSLEEP left behind only costs the writer's release one spare wake. */
-        while (seen & WEFT_RWLOCK_WRITER)
+         * count, so leaving it takes nothing from the readers still queued; the
+         * last to leave clears RSLEEP too, so the word is as if we never came. */
+        while (seen & WEFT_RWLOCK_WRITER) {
+            uint32_t left = seen - WEFT_RWLOCK_QUEUED_ONE;
+            if (WF_RW_QUEUED(left) == 0)
+                left &= ~WEFT_RWLOCK_RSLEEP; /* nobody queued: nobody asleep */
             /* relaxed: leaving publishes nothing. */
-            if (atomic_compare_exchange_weak_explicit(&rw->state, &seen,
-                                                      seen - WEFT_RWLOCK_QUEUED_ONE,
-                                                      memory_order_relaxed, memory_order_relaxed))
+            if (atomic_compare_exchange_weak_explicit(&rw->state, &seen, left, memory_order_relaxed,
+                                                      memory_order_relaxed))
                 return ETIMEDOUT;
+        }
     }
 }
 

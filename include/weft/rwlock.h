@@ -191,7 +191,8 @@ WEFT_INLINE int weft_rwlock_write_acquire_for(weft_rwlock *rw, int64_t timeout_n
 /* As weft_rwlock_write_acquire_for with an absolute deadline. Also ECANCELED once
  * the deadline's token (weft/cancel.h) has fired while the call would block: it
  * then holds nothing, and a claim it had made is given up as on a timeout (the
- * readers queued behind it go in; new readers are no longer stopped). */
+ * readers queued behind it go in; new readers are no longer stopped; as a try
+ * does, it may have turned the bias off). */
 WEFT_INLINE int weft_rwlock_write_acquire_until(weft_rwlock *rw, weft_deadline d);
 
 /* Release the write hold; never blocks. Returns 0, EPERM if no writer holds the
