@@ -335,6 +335,19 @@ static void wf_rw_thread_exit(void)
     wf_tsan_ignore_end();
 }
 
+#ifdef WEFT_CHECKS
+int64_t wf_rwlock_read_holds(const weft_rwlock *rw)
+{
+    /* relaxed: a snapshot for the checker's bookkeeping. */
+    uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
+    if (s & WEFT_RWLOCK_HELD)
+        return 0;
+    uint32_t entries = 0;
+    int64_t table = (s & WEFT_RWLOCK_SLOTS) ? wf_rw_table_readers(rw, &entries, NULL) : 0;
+    return (int64_t)WF_RW_READERS(s) + table;
+}
+#endif
+
 /* ---- the bias -------------------------------------------------------------------- */
 
 #define WF_RW_INHIBIT_SLOT(rw)                                                           \
