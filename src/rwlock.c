@@ -70,8 +70,12 @@
  * every row, where readers in the table release with a store of their own fast
  * path. (A slot is shared by the locks that hash to it: a writer may so seem to
  * follow a reader of another lock, which can only hide a race, never invent one.)
- * A row handed from an exited thread to a new one is told too (wf_rw_thread_exit):
- * the new thread's stores into its slots must carry the old one's releases. */
+ * The row allocation and its return at thread exit take wf_rw_lock with TSan's
+ * view of it ignored (wf_tsan_ignore_begin): bookkeeping, which must not order
+ * one thread's first read after another's exit or first read. The one edge it
+ * does carry is told instead: a row handed from an exited thread to a new one
+ * (wf_rw_thread_exit), whose stores into its slots must carry the old one's
+ * releases on to the writers that look there. */
 #include "os.h"
 #include "waiting.h"
 
@@ -144,6 +148,7 @@ static _Atomic uintptr_t *wf_rw_row(void)
     _Atomic uintptr_t *row = weft__rwlock_row;
     if (WF_LIKELY(row != NULL))
         return row;
+    wf_tsan_ignore_begin(); /* bookkeeping (see the top) */
     weft_lock_acquire(&wf_rw_lock);
     if (!wf_rw_no_row_ready) {
         for (int i = 0; i < WEFT_RWLOCK_ROW_SLOTS; i++)
@@ -163,12 +168,14 @@ static _Atomic uintptr_t *wf_rw_row(void)
          * sees BIAS clear (the pair in weft__rwlock_read_fast). */
         if (atomic_load_explicit(&wf_rw_rows_used, memory_order_relaxed) < r + 1)
             atomic_store_explicit(&wf_rw_rows_used, r + 1, memory_order_seq_cst);
-        /* Its last thread's releases, stored in its slots, are carried on by our
-         * stores there (see wf_rw_thread_exit). */
-        wf_tsan_acquire(row);
         break;
     }
     weft_lock_release(&wf_rw_lock);
+    wf_tsan_ignore_end();
+    /* The row's last thread's releases, stored in its slots, are carried on by
+     * our stores there (see wf_rw_thread_exit). */
+    if (row != wf_rw_no_row)
+        wf_tsan_acquire(row);
     weft__rwlock_row = row;
     wf_exit_register(WF_EXIT_READERS, wf_rw_thread_exit);
     wf_exit_arm();
@@ -322,9 +329,10 @@ static void wf_rw_thread_exit(void)
      * TSan program's own release stores there) only as long as no other thread
      * stores into it, and the next thread to get the row will: it acquires this
      * (wf_rw_row), so its stores there carry ours on, as wf_rw_lock does when the
-     * library's own atomics are instrumented. On the row's first slot, which nobody
+     * lock's instrumented atomics would. On the row's first slot, which nobody
      * stores into (as TSan sees it) while no thread owns the row. */
     wf_tsan_release(row);
+    wf_tsan_ignore_begin(); /* bookkeeping (see the top) */
     weft_lock_acquire(&wf_rw_lock);
     /* relaxed: debts only change under wf_rw_lock, which we hold. */
     if (atomic_load_explicit(&wf_rw_debts, memory_order_relaxed)) {
@@ -338,6 +346,7 @@ static void wf_rw_thread_exit(void)
     }
     wf_rw_rows_taken[r / 64] &= ~((uint64_t)1 << (r % 64));
     weft_lock_release(&wf_rw_lock);
+    wf_tsan_ignore_end();
 }
 
 #ifdef WEFT_CHECKS
