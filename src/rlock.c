@@ -4,6 +4,7 @@
  * counter, one per thread, so none is ever reused. Blocking, spinning and
  * fairness are all the weft_lock's. */
 #include "internal.h"
+#include "tsan.h"
 #include "profile_internal.h"
 
 extern inline uint64_t weft__rlock_self(void);
@@ -52,6 +53,9 @@ int weft__rlock_acquire_slow(weft_rlock *r, weft_deadline d)
     }
     if (rc != 0)
         return rc;
+    /* The library's inline acquire may have won uncontended, an atomic TSan does
+     * not see here (src/tsan.h): told on the word the user's fast paths use. */
+    wf_tsan_acquire(&r->lock.word);
     /* relaxed: ordered by the lock's acquire; other threads only compare it. */
     atomic_store_explicit(&r->owner, weft__rlock_self(), memory_order_relaxed);
     r->count = 1;
@@ -66,6 +70,7 @@ uint32_t wf_rlock_release_all(weft_rlock *r)
     r->count = 0;
     /* relaxed: the lock release below publishes it. */
     atomic_store_explicit(&r->owner, 0, memory_order_relaxed);
+    wf_tsan_release(&r->lock.word); /* the release may be the inline one: as above */
     weft_lock_release(&r->lock);
     return count;
 }

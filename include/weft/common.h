@@ -91,7 +91,9 @@ void __tsan_mutex_post_unlock(void *addr, unsigned flags);
  * divert annotations reopen the window for the call. */
 void __tsan_mutex_pre_divert(void *addr, unsigned flags);
 void __tsan_mutex_post_divert(void *addr, unsigned flags);
-static inline int weft__tsan_divert_end(void *m, int r)
+/* External linkage (a static function may not be used by the inline fast paths,
+ * which are not static: gcc rejects it); the library holds the external copy. */
+WEFT_API inline __attribute__((always_inline)) int weft__tsan_divert_end(void *m, int r)
 {
     __tsan_mutex_post_divert(m, 0);
     return r;

@@ -23,12 +23,16 @@ failed=0
 ok() { echo "ok    $*"; passed=$((passed + 1)); }
 bad() { echo "FAIL  $*"; failed=$((failed + 1)); }
 
+# The user's compiler: clang, and gcc as well (a check of the headers as gcc sees
+# them under -fsanitize=thread, with gcc's own TSan runtime).
+cc=clang
+
 # Builds the program against build dir $1 into $2 (extra compiler flags in $3).
 build() {
   local lib
   lib=$(cd "$1/src" && pwd)
   # The headers, and weft/version.h as the build generated it.
-  clang -std=c11 -g -O1 -fsanitize=thread -D_GNU_SOURCE -Wall -Wextra -Werror ${3:-} \
+  "$cc" -std=c11 -g -O1 -fsanitize=thread -D_GNU_SOURCE -Wall -Wextra -Werror ${3:-} \
     -I"$root/include" -I"$1/include" "$here/user.c" -o "$2" -L"$lib" -lweft -Wl,-rpath,"$lib" -lpthread
 }
 
@@ -45,31 +49,30 @@ trap 'rm -rf "$tmp"' EXIT
 log=$tmp/log
 
 check_plain() {
-  local exe=$tmp/user-plain
+  local exe=$tmp/user-plain-$cc
   build "$1" "$exe" || { bad "build against $1"; return; }
   for s in $("$exe" --list); do
     case $s in
       race_*) run "$exe" "$s"
-              if [ "$reports" -gt 0 ]; then ok "plain  $s: reported"
-              else bad "plain  $s: not reported"; fi ;;
+              if [ "$reports" -gt 0 ]; then ok "plain  $cc $s: reported"
+              else bad "plain  $cc $s: not reported"; fi ;;
       inversion*) run "$exe" "$s" detect_deadlocks=1
-              if grep -q 'lock-order-inversion' "$log"; then ok "plain  $s: reported"
-              else bad "plain  $s: not reported"; cat "$log"; fi ;;
+              if grep -q 'lock-order-inversion' "$log"; then ok "plain  $cc $s: reported"
+              else bad "plain  $cc $s: not reported"; cat "$log"; fi ;;
       *)      run "$exe" "$s"
-              if [ "$reports" -eq 0 ] && [ "$rc" -eq 0 ]; then ok "plain  $s: 0 reports"
-              else bad "plain  $s: $reports reports, exit $rc"; head -60 "$log"; fi ;;
+              if [ "$reports" -eq 0 ] && [ "$rc" -eq 0 ]; then ok "plain  $cc $s: 0 reports"
+              else bad "plain  $cc $s: $reports reports, exit $rc"; head -60 "$log"; fi ;;
     esac
   done
 }
 
 # The same program with WEFT_TSAN_NO_MUTEX: its locks are plain atomics to TSan,
 # so the handoffs are seen only through the atomics of its fast paths and what the
-# library tells. Correct scenarios run so: PLAIN_ATOMICS (default: rwlock).
-PLAIN_ATOMICS=${PLAIN_ATOMICS:-rwlock}
+# library tells. Every correct scenario runs so (PLAIN_ATOMICS: a subset).
 check_plain_atomics() {
   local exe=$tmp/user-atomics
   build "$1" "$exe" -DWEFT_TSAN_NO_MUTEX || { bad "build against $1 (WEFT_TSAN_NO_MUTEX)"; return; }
-  for s in $PLAIN_ATOMICS; do
+  for s in ${PLAIN_ATOMICS:-$("$exe" --list | grep -v '^race_\|^inversion')}; do
     run "$exe" "$s"
     if [ "$reports" -eq 0 ] && [ "$rc" -eq 0 ]; then ok "atomics $s: 0 reports"
     else bad "atomics $s: $reports reports, exit $rc"; head -60 "$log"; fi
@@ -95,6 +98,11 @@ check_tsan() {
 [ $# -ge 1 ] || { echo "usage: $0 PLAIN_BUILD [TSAN_BUILD]"; exit 2; }
 check_plain "$1"
 check_plain_atomics "$1"
+if echo 'int main(void) { return 0; }' | gcc -fsanitize=thread -x c - -o "$tmp/probe" 2>/dev/null; then
+  cc=gcc
+  check_plain "$1"
+  cc=clang
+fi
 [ $# -ge 2 ] && check_tsan "$2"
 echo "run.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
