@@ -31,6 +31,13 @@
  * end, seen by its joiner) is told with the section briefly reopened:
  * wf_tsan_ignore_end(); the publishing store or wf_tsan_release; wf_tsan_ignore_begin().
  *
+ * Allocation caches: an object freed into a per-thread cache and handed to
+ * another thread through a shared depot would be ordered by the depot's lock
+ * (hiding races between the two threads), and its memory would keep the
+ * annotations' clocks of its previous life. Under TSan (wf_tsan_present) the
+ * caches are bypassed: malloc and free, whose interceptors reset the block's
+ * history as reuse needs (src/magazine.c).
+ *
  * Mutexes: a user lock that the library releases and re-takes on the user's
  * behalf (a condition wait) is told as TSan's interceptors tell pthread_cond_wait
  * (wf_tsan_mutex_unlock before, wf_tsan_mutex_lock after), matching what the
@@ -50,6 +57,13 @@ void __tsan_mutex_pre_lock(void *addr, unsigned flags) __attribute__((weak));
 void __tsan_mutex_post_lock(void *addr, unsigned flags, int recursion) __attribute__((weak));
 int __tsan_mutex_pre_unlock(void *addr, unsigned flags) __attribute__((weak));
 void __tsan_mutex_post_unlock(void *addr, unsigned flags) __attribute__((weak));
+
+/* Whether the process runs under TSan (its runtime is loaded): decided once, at
+ * load time, so a caller may pick another strategy for the whole run. */
+static inline bool wf_tsan_present(void)
+{
+    return __tsan_acquire != NULL;
+}
 
 static inline void wf_tsan_acquire(const void *addr)
 {

@@ -8,7 +8,9 @@
 # correct scenario runs with zero reports; the races are reported; the lock-order
 # inversion is reported with detect_deadlocks=1. Against TSAN_BUILD (weft itself
 # built with -Db_sanitize=thread): the race between two weft threads is reported in
-# at least RACE_MIN of RACE_RUNS runs, and the inversion is reported. Prints one
+# at least RACE_MIN of RACE_RUNS runs, and the inversion is reported. The pool's
+# program (pool_race.c): its race between two pool tasks reported in RACE_MIN of
+# RACE_RUNS runs against both builds, its correct use with zero reports. Prints one
 # line per check and "run.sh: N passed, M failed"; exits non-zero on a failure.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,13 +22,13 @@ failed=0
 ok() { echo "ok    $*"; passed=$((passed + 1)); }
 bad() { echo "FAIL  $*"; failed=$((failed + 1)); }
 
-# Builds the program against build dir $1 into $2.
+# Builds program $3 (default user.c) against build dir $1 into $2.
 build() {
   local lib
   lib=$(cd "$1/src" && pwd)
   # The headers, and weft/version.h as the build generated it.
   clang -std=c11 -g -O1 -fsanitize=thread -D_GNU_SOURCE -Wall -Wextra -Werror \
-    -I"$root/include" -I"$1/include" "$here/user.c" -o "$2" -L"$lib" -lweft -Wl,-rpath,"$lib" -lpthread
+    -I"$root/include" -I"$1/include" "$here/${3:-user.c}" -o "$2" -L"$lib" -lweft -Wl,-rpath,"$lib" -lpthread
 }
 
 # Runs scenario $2 of program $1 (extra TSAN_OPTIONS in $3); sets `reports` to the
@@ -44,7 +46,9 @@ log=$tmp/log
 check_plain() {
   local exe=$tmp/user-plain
   build "$1" "$exe" || { bad "build against $1"; return; }
-  for s in $("$exe" --list); do
+  build "$1" "$tmp/pool-plain" pool_race.c || { bad "build pool_race.c against $1"; return; }
+  for s in $("$exe" --list) $("$tmp/pool-plain" --list | sed 's/^/pool:/'); do
+    case $s in pool:*) exe=$tmp/pool-plain; s=${s#pool:} ;; esac
     case $s in
       race_*) run "$exe" "$s"
               if [ "$reports" -gt 0 ]; then ok "plain  $s: reported"
@@ -68,6 +72,22 @@ check_tsan() {
   done
   if [ "$found" -ge "$RACE_MIN" ]; then ok "tsan   race_weft: reported in $found of $RACE_RUNS runs"
   else bad "tsan   race_weft: reported in $found of $RACE_RUNS runs (want $RACE_MIN)"; fi
+  # Two pool tasks (tests/tsan/pool_race.c), against both builds; correct use too.
+  build "$1" "$tmp/pool-tsan" pool_race.c || { bad "build pool_race.c against $1"; return; }
+  for prog in "$tmp/pool-plain" "$tmp/pool-tsan"; do
+    for s in race_pool race_pool_pthread; do
+      found=0
+      for _ in $(seq "$RACE_RUNS"); do
+        run "$prog" "$s"
+        [ "$reports" -gt 0 ] && found=$((found + 1))
+      done
+      if [ "$found" -ge "$RACE_MIN" ]; then ok "${prog##*/}  $s: reported in $found of $RACE_RUNS runs"
+      else bad "${prog##*/}  $s: reported in $found of $RACE_RUNS runs (want $RACE_MIN)"; fi
+    done
+  done
+  run "$tmp/pool-tsan" pool_sync
+  if [ "$reports" -eq 0 ] && [ "$rc" -eq 0 ]; then ok "tsan   pool_sync: 0 reports"
+  else bad "tsan   pool_sync: $reports reports, exit $rc"; head -60 "$log"; fi
   run "$exe" inversion detect_deadlocks=1
   if grep -q 'lock-order-inversion' "$log"; then ok "tsan   inversion: reported"
   else bad "tsan   inversion: not reported"; cat "$log"; fi
