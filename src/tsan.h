@@ -65,21 +65,23 @@ static inline bool wf_tsan_present(void)
     return __tsan_acquire != NULL;
 }
 
+/* Each tests the one symbol of wf_tsan_present (the runtime has them all), so that
+ * a run of annotations costs one load of its address when TSan is absent. */
 static inline void wf_tsan_acquire(const void *addr)
 {
-    if (WF_UNLIKELY(__tsan_acquire != NULL))
+    if (WF_UNLIKELY(wf_tsan_present()))
         __tsan_acquire((void *)(uintptr_t)addr);
 }
 
 static inline void wf_tsan_release(const void *addr)
 {
-    if (WF_UNLIKELY(__tsan_release != NULL))
+    if (WF_UNLIKELY(wf_tsan_present()))
         __tsan_release((void *)(uintptr_t)addr);
 }
 
 static inline void wf_tsan_ignore_begin(void)
 {
-    if (WF_UNLIKELY(AnnotateIgnoreSyncBegin != NULL)) {
+    if (WF_UNLIKELY(wf_tsan_present())) {
         AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
         __tsan_ignore_thread_begin();
     }
@@ -87,7 +89,7 @@ static inline void wf_tsan_ignore_begin(void)
 
 static inline void wf_tsan_ignore_end(void)
 {
-    if (WF_UNLIKELY(AnnotateIgnoreSyncEnd != NULL)) {
+    if (WF_UNLIKELY(wf_tsan_present())) {
         __tsan_ignore_thread_end();
         AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
     }
