@@ -170,7 +170,7 @@ static void pool_outstanding_weft(wf_bench_state *s)
     weft_teardown(s);
 }
 WF_BENCH(pool_outstanding_weft, "pool/outstanding/weft", .iterations = OUTSTANDING,
-         .headline = true, .target_peer = "naive", .target = 0.2);
+         .target_peer = "naive", .target = 0.2);
 
 /* ---- naive: one queue, one mutex, one condition variable ---------------------------------- */
 
