@@ -167,6 +167,28 @@ static bool wf_pool_is_own_worker(const struct weft_pool *p)
     return wf_worker_self && wf_worker_self->pool == p;
 }
 
+/* A sleep inside the pool's TSan-quiet section (see the top) is seen by TSan: in
+ * the portable backend a sleeper's record lives on its stack and other sleepers
+ * link to it under the parking lot's locks, whose order TSan must see. */
+static int wf_pool_sleep(_Atomic uint32_t *word, uint32_t v, weft_deadline d)
+{
+    wf_tsan_ignore_end();
+    int r = wf_sleep(word, v, d);
+    wf_tsan_ignore_begin();
+    return r;
+}
+
+/* An internal lock taken inside the quiet section: its sleep, if any, is seen (as
+ * in wf_pool_sleep); the uncontended take is not. */
+static void wf_pool_lock(weft_lock *l)
+{
+    if (WF_LIKELY(weft_lock_try_acquire(l)))
+        return;
+    wf_tsan_ignore_end();
+    weft_lock_acquire(l);
+    wf_tsan_ignore_begin();
+}
+
 /* ---- finding work ------------------------------------------------------------------ */
 
 /* Takes the oldest task of the first shard of the injection queue that has one,
@@ -252,7 +274,7 @@ static inline bool wf_is_closed(struct weft_pool *p)
  * was parked. */
 static bool wf_unpark_one(struct weft_pool *p)
 {
-    weft_lock_acquire(&p->idle_lock);
+    wf_pool_lock(&p->idle_lock);
     wf_list_node *n = wf_list_pop_front(&p->idle);
     struct wf_worker *w = n ? WF_CONTAINER(n, struct wf_worker, idle_link) : NULL;
     if (w) {
@@ -344,7 +366,7 @@ static weft_future *wf_search(struct wf_worker *w, const weft_future *watched)
 static bool wf_park(struct wf_worker *w, const weft_future *watched, weft_deadline d)
 {
     struct weft_pool *p = w->pool;
-    weft_lock_acquire(&p->idle_lock);
+    wf_pool_lock(&p->idle_lock);
     /* acq_rel: see park's table. NOTIFIED here is a watch that fired meanwhile. */
     uint32_t prev = atomic_exchange_explicit(&w->park, WF_PARK_PARKED, memory_order_acq_rel);
     wf_list_push_front(&p->idle, &w->idle_link);
@@ -359,11 +381,11 @@ static bool wf_park(struct wf_worker *w, const weft_future *watched, weft_deadli
          * they wake it; we sleep only while it reads PARKED. acquire: pairs with
          * their exchange (the real sync is our exchange below). */
         while (atomic_load_explicit(&w->park, memory_order_acquire) == WF_PARK_PARKED)
-            if (wf_sleep(&w->park, WF_PARK_PARKED, d) == ETIMEDOUT)
+            if (wf_pool_sleep(&w->park, WF_PARK_PARKED, d) == ETIMEDOUT)
                 break;
     }
 
-    weft_lock_acquire(&p->idle_lock);
+    wf_pool_lock(&p->idle_lock);
     bool picked = !w->in_idle;
     if (!picked) {
         wf_list_remove(&p->idle, &w->idle_link);
@@ -382,7 +404,7 @@ static bool wf_park(struct wf_worker *w, const weft_future *watched, weft_deadli
  * take themselves off, not counting as searchers. */
 static void wf_wake_all(struct weft_pool *p)
 {
-    weft_lock_acquire(&p->idle_lock);
+    wf_pool_lock(&p->idle_lock);
     WF_LIST_FOREACH(n, next, &p->idle) {
         struct wf_worker *w = WF_CONTAINER(n, struct wf_worker, idle_link);
         /* acq_rel: see park's table. */
@@ -437,7 +459,7 @@ static int wf_room_acquire(struct weft_pool *p, bool own_worker, bool poll, weft
         if (v >= p->max_pending)
             /* Lost wakeup avoided: we sleep only while pending still reads v; an
              * unpend changes it before it wakes. */
-            wf_sleep(&p->pending, v, d);
+            wf_pool_sleep(&p->pending, v, d);
         /* relaxed: leaving only makes later wakes unnecessary. */
         atomic_fetch_sub_explicit(&p->room_waiters, 1, memory_order_relaxed);
         v = atomic_load_explicit(&p->pending, memory_order_relaxed);
@@ -743,7 +765,7 @@ static int wf_maybe_spawn(struct weft_pool *p)
                                                   memory_order_relaxed, memory_order_relaxed))
             return 0;
     int r = 0;
-    weft_lock_acquire(&p->spawn_lock);
+    wf_pool_lock(&p->spawn_lock);
     /* relaxed: n_workers changes only under spawn_lock; closed is ordered by the
      * lock against a shutdown (which sets it, then takes the lock). */
     uint32_t n = atomic_load_explicit(&p->n_workers, memory_order_relaxed);

@@ -197,7 +197,10 @@ weft_future *wf_inject_drain_one(struct wf_inject *q)
 {
     wf_spinner spin = wf_spinner_start(WF_SPIN_PEER);
     for (;;) {
-        weft_lock_acquire(&q->lock);
+        /* The holder is a worker taking a batch, running: wait it out without
+         * sleeping (the pool's drains run in its TSan-quiet section, src/pool.c). */
+        while (!weft_lock_try_acquire(&q->lock))
+            wf_spin(&spin);
         bool busy = false;
         weft_future *f = wf_inject_pop(q, &busy);
         weft_lock_release(&q->lock); /* not held while the caller runs the task */
