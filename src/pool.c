@@ -58,7 +58,8 @@
  * it), what that end did to the future before another holder's drop of it (a
  * release on `refs`; the runner's own drop is bookkeeping), the pool's making
  * before each worker's start (and initializer). The futures' memory is not
- * recycled under TSan (src/magazine.c).
+ * recycled under TSan (src/magazine.c). Sleeps are seen too (wf_pool_sleep): the
+ * portable backend's sleepers link to each other's records.
  */
 #include "future_internal.h"
 #include "os.h"

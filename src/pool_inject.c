@@ -19,7 +19,12 @@
  * claim, so the install never fails). head <= tail; the positions in [head, tail)
  * are claimed, each slot NULL until its producer writes it, and written once. The
  * consumer frees nothing while producers may still write: a segment whose slots
- * were all taken is kept as the spare for the next lap, or freed. */
+ * were all taken is kept as the spare for the next lap, or freed.
+ *
+ * Under ThreadSanitizer the queue is the pool's bookkeeping, called only in the
+ * pool's TSan-quiet section (src/pool.c): its tail, slots and shard locks would
+ * order a taker after everything every producer of its batch did. A task's own edge
+ * is told on its future. */
 #include "pool_inject.h"
 #include "waiting.h"
 
