@@ -9,6 +9,10 @@
  *  pool/submit/<impl>   the same tasks with futures: each submitter keeps up to 64
  *                       futures in flight, waits for the oldest (result) and releases
  *                       it before the next submit ("thread": pthread_create + join).
+ *  pool/outstanding/<impl>  200 000 futures submitted by one thread, all of them held,
+ *                       then each waited (result) and released, oldest first: the
+ *                       cost of a future that is still pending when its submitter
+ *                       moves on (submit, allocation, completion, result, free).
  *  pool/fib25/<impl>    recursive Fibonacci(25): "weft" submits fib(n-1) to its own pool
  *                       from inside the task, computes fib(n-2) itself and waits for the
  *                       submitted half (the waiting worker runs pending tasks); below
@@ -17,7 +21,8 @@
  * Both pools have one worker per CPU of the process (the naive pool's workers all
  * start before the loop; weft's start on demand, and are warmed up before the loop).
  * Targets: post at least 5x the naive pool's throughput (time ratio at most
- * 0.2), submit at least 3x (0.33), fib25 at least 1.6x serial (0.625). */
+ * 0.2), submit at least 3x (0.33), outstanding at least 5x (0.2), fib25 at least
+ * 1.6x serial (0.625). */
 #include "bench.h"
 #include "weft/pool.h"
 
@@ -26,7 +31,14 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-enum { MAX_SUBMITTERS = 64, WINDOW = 64, THREAD_WINDOW = 16, FIB_N = 25, FIB_CUTOFF = 15 };
+enum {
+    MAX_SUBMITTERS = 64,
+    WINDOW = 64,
+    THREAD_WINDOW = 16,
+    OUTSTANDING = 200000,
+    FIB_N = 25,
+    FIB_CUTOFF = 15,
+};
 
 static int bench_cpus(void)
 {
@@ -135,6 +147,30 @@ static void pool_submit_weft(wf_bench_state *s)
 }
 WF_BENCH(pool_submit_weft, "pool/submit/weft", .threads = {1, 4}, .headline = true,
          .target_peer = "naive", .target = 0.33);
+
+static weft_future *held[OUTSTANDING];
+
+static void pool_outstanding_weft(wf_bench_state *s)
+{
+    weft_setup(s);
+    _Atomic long *c = my_counter(s);
+    int64_t n = wf_bench_begin(s);
+    if (n > OUTSTANDING)
+        n = OUTSTANDING; /* .iterations says exactly this many */
+    for (int64_t i = 0; i < n; i++)
+        if (weft_pool_submit(wpool, count_task, (void *)c, &held[i]) != 0)
+            wf_bench_skip_with_error(s, "weft_pool_submit failed");
+    for (int64_t i = 0; i < n; i++) {
+        weft_future_result(held[i], WEFT_FOREVER, NULL);
+        weft_future_release(held[i]);
+    }
+    wf_bench_end(s);
+    if (atomic_load(c) != n)
+        wf_bench_skip_with_error(s, "lost tasks");
+    weft_teardown(s);
+}
+WF_BENCH(pool_outstanding_weft, "pool/outstanding/weft", .iterations = OUTSTANDING,
+         .target_peer = "naive", .target = 0.2);
 
 /* ---- naive: one queue, one mutex, one condition variable ---------------------------------- */
 
@@ -298,6 +334,24 @@ static void pool_submit_naive(wf_bench_state *s)
     naive_teardown(s);
 }
 WF_BENCH(pool_submit_naive, "pool/submit/naive", .threads = {1, 4});
+
+static naive_future *naive_held[OUTSTANDING];
+
+static void pool_outstanding_naive(wf_bench_state *s)
+{
+    naive_setup(s);
+    _Atomic long *c = my_counter(s);
+    int64_t n = wf_bench_begin(s);
+    if (n > OUTSTANDING)
+        n = OUTSTANDING;
+    for (int64_t i = 0; i < n; i++)
+        naive_held[i] = naive_submit(count_task, (void *)c);
+    for (int64_t i = 0; i < n; i++)
+        naive_result_and_free(naive_held[i]);
+    wf_bench_end(s);
+    naive_teardown(s);
+}
+WF_BENCH(pool_outstanding_naive, "pool/outstanding/naive", .iterations = OUTSTANDING);
 
 /* ---- a thread per task ----------------------------------------------------------------- */
 

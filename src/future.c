@@ -27,7 +27,12 @@
  *
  * Allocation: a future is one cache line from the magazine class
  * WF_MAGAZINE_FUTURE (src/magazine.h): a pool's workers free what its submitters
- * allocate.
+ * allocate. A slab class: futures are never given back to malloc, and fresh ones
+ * come a magazine at a time in one allocation. Measured with 200 000 futures held
+ * outstanding: with a bounded depot (2048 magazines) every future past the depot's
+ * share was an aligned malloc and free of its own (glibc's memalign: about 460
+ * instructions, half of a task's cost), and a task took 2-3x as long. The memory
+ * kept is the peak of futures alive at once, 64 bytes each.
  *
  * Cancellation (weft/cancel.h): every wait here sleeps through the waiting core
  * under the caller's deadline, so its token ends the wait as a timeout would; the
@@ -53,12 +58,11 @@ static inline uint32_t wf_future_state(const weft_future *f)
 }
 
 enum {
-    WF_WAIT_ON_STACK = 16,       /* watches of a wait() kept on the stack */
-    WF_FUTURE_DEPOT_MAX = 2048,  /* full magazines the depot keeps (128 Ki futures, 8 MiB) */
+    WF_WAIT_ON_STACK = 16, /* watches of a wait() kept on the stack */
 };
 
-wf_magazine_class wf_future_magazine = WF_MAGAZINE_CLASS_INIT(
-    WF_MAGAZINE_FUTURE, sizeof(weft_future), WF_CACHE_LINE, WF_FUTURE_DEPOT_MAX);
+wf_magazine_class wf_future_magazine =
+    WF_MAGAZINE_CLASS_INIT_SLABS(WF_MAGAZINE_FUTURE, sizeof(weft_future), WF_CACHE_LINE);
 
 static inline uint32_t wf_phase(uint32_t s)
 {

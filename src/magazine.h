@@ -11,7 +11,9 @@
  * magazines (beyond that, objects go back to malloc); an exiting thread's
  * magazines go to the depot (the WF_EXIT_CACHES hook).
  *
- * Under ASan a cached object is poisoned, so a use after free is still reported. */
+ * Under ASan a cached object is poisoned, so a use after free is still reported.
+ * Under TSan (its runtime present at run time) there are no caches: each object
+ * is malloc'd and freed (src/magazine.c says why). */
 #ifndef WF_MAGAZINE_H
 #define WF_MAGAZINE_H
 

@@ -43,6 +43,23 @@
  * thread running a task keeps the future in a chain on its stack (wf_running), so
  * a task that waits on its own future, or on one its thread runs further down the
  * stack, is told EDEADLK instead of waiting for itself.
+ *
+ * ThreadSanitizer (src/tsan.h): the pool's machinery is bookkeeping. Its locks
+ * and atomics (the idle list, the injection queue's shard locks and slots, the
+ * deques' top and bottom, the counters) would, to TSan, order everything one
+ * worker did before everything another does after (a task of one before an
+ * unrelated task of the other), and a submitter after the workers it wakes. So
+ * the machinery runs with TSan ignoring the thread's synchronisation and
+ * accesses: a worker from its start to its end, a submitter inside its push, a
+ * helping waiter while it helps. Only the edges the user is owed are told, each
+ * with the section reopened: the submitter's work before the task (a release on
+ * the future, acquired by the runner before the call), the call itself, the
+ * task's end before its future's waiters and callbacks (the future publishes
+ * it), what that end did to the future before another holder's drop of it (a
+ * release on `refs`; the runner's own drop is bookkeeping), the pool's making
+ * before each worker's start (and initializer). The futures' memory is not
+ * recycled under TSan (src/magazine.c). Sleeps are seen too (wf_pool_sleep): the
+ * portable backend's sleepers link to each other's records.
  */
 #include "future_internal.h"
 #include "os.h"
@@ -151,6 +168,28 @@ static bool wf_pool_is_own_worker(const struct weft_pool *p)
     return wf_worker_self && wf_worker_self->pool == p;
 }
 
+/* A sleep inside the pool's TSan-quiet section (see the top) is seen by TSan: in
+ * the portable backend a sleeper's record lives on its stack and other sleepers
+ * link to it under the parking lot's locks, whose order TSan must see. */
+static int wf_pool_sleep(_Atomic uint32_t *word, uint32_t v, weft_deadline d)
+{
+    wf_tsan_ignore_end();
+    int r = wf_sleep(word, v, d);
+    wf_tsan_ignore_begin();
+    return r;
+}
+
+/* An internal lock taken inside the quiet section: its sleep, if any, is seen (as
+ * in wf_pool_sleep); the uncontended take is not. */
+static void wf_pool_lock(weft_lock *l)
+{
+    if (WF_LIKELY(weft_lock_try_acquire(l)))
+        return;
+    wf_tsan_ignore_end();
+    weft_lock_acquire(l);
+    wf_tsan_ignore_begin();
+}
+
 /* ---- finding work ------------------------------------------------------------------ */
 
 /* Takes the oldest task of the first shard of the injection queue that has one,
@@ -236,7 +275,7 @@ static inline bool wf_is_closed(struct weft_pool *p)
  * was parked. */
 static bool wf_unpark_one(struct weft_pool *p)
 {
-    weft_lock_acquire(&p->idle_lock);
+    wf_pool_lock(&p->idle_lock);
     wf_list_node *n = wf_list_pop_front(&p->idle);
     struct wf_worker *w = n ? WF_CONTAINER(n, struct wf_worker, idle_link) : NULL;
     if (w) {
@@ -328,7 +367,7 @@ static weft_future *wf_search(struct wf_worker *w, const weft_future *watched)
 static bool wf_park(struct wf_worker *w, const weft_future *watched, weft_deadline d)
 {
     struct weft_pool *p = w->pool;
-    weft_lock_acquire(&p->idle_lock);
+    wf_pool_lock(&p->idle_lock);
     /* acq_rel: see park's table. NOTIFIED here is a watch that fired meanwhile. */
     uint32_t prev = atomic_exchange_explicit(&w->park, WF_PARK_PARKED, memory_order_acq_rel);
     wf_list_push_front(&p->idle, &w->idle_link);
@@ -343,11 +382,11 @@ static bool wf_park(struct wf_worker *w, const weft_future *watched, weft_deadli
          * they wake it; we sleep only while it reads PARKED. acquire: pairs with
          * their exchange (the real sync is our exchange below). */
         while (atomic_load_explicit(&w->park, memory_order_acquire) == WF_PARK_PARKED)
-            if (wf_sleep(&w->park, WF_PARK_PARKED, d) == ETIMEDOUT)
+            if (wf_pool_sleep(&w->park, WF_PARK_PARKED, d) == ETIMEDOUT)
                 break;
     }
 
-    weft_lock_acquire(&p->idle_lock);
+    wf_pool_lock(&p->idle_lock);
     bool picked = !w->in_idle;
     if (!picked) {
         wf_list_remove(&p->idle, &w->idle_link);
@@ -366,7 +405,7 @@ static bool wf_park(struct wf_worker *w, const weft_future *watched, weft_deadli
  * take themselves off, not counting as searchers. */
 static void wf_wake_all(struct weft_pool *p)
 {
-    weft_lock_acquire(&p->idle_lock);
+    wf_pool_lock(&p->idle_lock);
     WF_LIST_FOREACH(n, next, &p->idle) {
         struct wf_worker *w = WF_CONTAINER(n, struct wf_worker, idle_link);
         /* acq_rel: see park's table. */
@@ -421,7 +460,7 @@ static int wf_room_acquire(struct weft_pool *p, bool own_worker, bool poll, weft
         if (v >= p->max_pending)
             /* Lost wakeup avoided: we sleep only while pending still reads v; an
              * unpend changes it before it wakes. */
-            wf_sleep(&p->pending, v, d);
+            wf_pool_sleep(&p->pending, v, d);
         /* relaxed: leaving only makes later wakes unnecessary. */
         atomic_fetch_sub_explicit(&p->room_waiters, 1, memory_order_relaxed);
         v = atomic_load_explicit(&p->pending, memory_order_relaxed);
@@ -448,11 +487,18 @@ static void wf_discard(struct weft_pool *p, weft_future *f, bool broken)
     if (broken) {
         if (wf_future_set_running(f)) {
             wf_pool_unpend(p);
-            if (!wf_future_is_post(f))
+            if (!wf_future_is_post(f)) {
+                wf_tsan_ignore_end(); /* the future's end is the user's (see the top) */
                 wf_future_finish(f, NULL, EPIPE);
+                wf_tsan_release(&f->refs); /* as in wf_run_task */
+                wf_tsan_ignore_begin();
+            }
         }
     } else {
+        wf_tsan_ignore_end(); /* as above */
         wf_future_cancel_pending(f); /* unpends, through the executor hook */
+        wf_tsan_release(&f->refs);
+        wf_tsan_ignore_begin();
     }
     weft_future_release(f);
 }
@@ -473,7 +519,9 @@ static void wf_maybe_idle(struct wf_worker *w)
         atomic_fetch_add_explicit(&p->idle_tokens, 1, memory_order_relaxed);
 }
 
-/* Run a task taken from a queue (w NULL: by a submitter running leftovers). */
+/* Run a task taken from a queue (w NULL: by a submitter running leftovers).
+ * Called in the pool's TSan-quiet section (see the top), which it reopens for
+ * the call and for the task's end. */
 static void wf_run_task(struct weft_pool *p, struct wf_worker *w, weft_future *f)
 {
     /* relaxed: a shutdown racing this claim may go either way. */
@@ -487,16 +535,24 @@ static void wf_run_task(struct weft_pool *p, struct wf_worker *w, weft_future *f
         return;
     }
     wf_pool_unpend(p);
-    wf_tsan_acquire(f); /* see wf_pool_enqueue */
     struct wf_running running = {.f = f, .outer = wf_running_top};
     wf_running_top = &running;
     void *result = NULL;
+    wf_tsan_ignore_end();
+    wf_tsan_acquire(f); /* see wf_pool_enqueue */
     int error = wf_future_call(f, &result);
+    wf_tsan_ignore_begin();
     wf_running_top = running.outer;
     if (w)
         wf_maybe_idle(w);
-    if (!wf_future_is_post(f))
+    if (!wf_future_is_post(f)) {
+        wf_tsan_ignore_end(); /* the task's end, published by the future */
         wf_future_finish(f, result, error);
+        /* What the finish did to f happens before another holder's last drop
+         * (which reads it); the drop below is bookkeeping. A post has no other. */
+        wf_tsan_release(&f->refs);
+        wf_tsan_ignore_begin();
+    }
     weft_future_release(f);
 }
 
@@ -504,7 +560,9 @@ static void wf_run_task(struct weft_pool *p, struct wf_worker *w, weft_future *f
 
 static void wf_exec_unpend(void *ctx)
 {
+    wf_tsan_ignore_begin(); /* bookkeeping (see the top) */
     wf_pool_unpend(ctx);
+    wf_tsan_ignore_end();
 }
 
 static enum wf_exec_wait wf_exec_wait_how(void *ctx, const weft_future *f)
@@ -529,11 +587,13 @@ static void wf_help_fire(struct wf_watch *watch, weft_future *f)
 {
     (void)f;
     struct wf_worker *w = ((struct wf_help_watch *)watch)->worker;
+    wf_tsan_ignore_begin(); /* bookkeeping: the waiter acquires f itself */
     /* acq_rel: see park's table; the worker that reads NOTIFIED sees f done. */
     atomic_exchange_explicit(&w->park, WF_PARK_NOTIFIED, memory_order_acq_rel);
     /* Lost wakeup avoided: park changed before this wake; the worker sleeps only
      * while it reads PARKED. */
     wf_wake(&w->park, 1);
+    wf_tsan_ignore_end();
 }
 
 /* The calling worker of pool ctx runs the pool's tasks until f is done (0) or d
@@ -545,6 +605,8 @@ static int wf_pool_help_until(void *ctx, weft_future *f, weft_deadline d)
     struct wf_help_watch help = {.watch = {.fn = wf_help_fire}, .worker = w};
     bool watching = false, searching = false;
     int r = 0;
+    /* Bookkeeping (see the top); the caller acquires f once we return. */
+    wf_tsan_ignore_begin();
     for (;;) {
         if (weft_future_done(f))
             break;
@@ -568,9 +630,13 @@ static int wf_pool_help_until(void *ctx, weft_future *f, weft_deadline d)
             break;
         }
         if (!watching) {
-            if (!wf_future_watch(f, &help.watch))
+            /* The watch is the future's (its lock orders the watch's memory
+             * between us and the finisher): seen by TSan. */
+            wf_tsan_ignore_end();
+            watching = wf_future_watch(f, &help.watch);
+            wf_tsan_ignore_begin();
+            if (!watching)
                 break; /* done meanwhile */
-            watching = true;
         }
         if (wf_park(w, f, d)) {
             /* Picked by a notifier: we count as searching; look at least once. */
@@ -580,6 +646,7 @@ static int wf_pool_help_until(void *ctx, weft_future *f, weft_deadline d)
                 wf_run_task(p, w, t);
         }
     }
+    wf_tsan_ignore_end();
     if (watching)
         wf_future_unwatch(f, &help.watch);
     return r;
@@ -600,16 +667,29 @@ static void wf_pool_break(struct weft_pool *p)
 
 static void *wf_worker_main(void *arg)
 {
+    /* The worker's start is not ordered after the submit that spawned it (inside
+     * that submit's quiet section, see the top), only after the pool's making
+     * (released by weft_pool_create): what its creator did, the library's set-up
+     * included, the worker may read; what a submitter did, only its tasks may. */
+    wf_tsan_acquire(((struct wf_worker *)arg)->pool);
+    /* The rest of its life is bookkeeping, but for its tasks and initializer. */
+    wf_tsan_ignore_begin();
     struct wf_worker *w = arg;
     struct weft_pool *p = w->pool;
     /* For life: a task (or the initializer) calling weft_thread_exit gets EPERM
      * instead of ending the worker with its future RUNNING forever. */
     wf_thread_set_pinned(true);
     wf_worker_self = w;
-    if (p->initializer && p->initializer(p->initializer_arg) != 0) {
-        wf_pool_break(p);
-        wf_worker_self = NULL;
-        return NULL;
+    if (p->initializer) {
+        wf_tsan_ignore_end();
+        int r = p->initializer(p->initializer_arg);
+        wf_tsan_ignore_begin();
+        if (r != 0) {
+            wf_pool_break(p);
+            wf_worker_self = NULL;
+            wf_tsan_ignore_end();
+            return NULL;
+        }
     }
     bool searching = false;
     for (;;) {
@@ -634,6 +714,8 @@ static void *wf_worker_main(void *arg)
         searching = wf_park(w, NULL, WEFT_DEADLINE_NEVER);
     }
     wf_worker_self = NULL;
+    /* Seen again from here: the thread's end, which shutdown's join acquires. */
+    wf_tsan_ignore_end();
     return NULL;
 }
 
@@ -684,7 +766,7 @@ static int wf_maybe_spawn(struct weft_pool *p)
                                                   memory_order_relaxed, memory_order_relaxed))
             return 0;
     int r = 0;
-    weft_lock_acquire(&p->spawn_lock);
+    wf_pool_lock(&p->spawn_lock);
     /* relaxed: n_workers changes only under spawn_lock; closed is ordered by the
      * lock against a shutdown (which sets it, then takes the lock). */
     uint32_t n = atomic_load_explicit(&p->n_workers, memory_order_relaxed);
@@ -761,6 +843,7 @@ int weft_pool_create(weft_pool **pp, const weft_pool_options *opts)
     atomic_init(&p->submits_waiting, 0);
     atomic_init(&p->spawn_lock.word, 0);
     atomic_init(&p->join_lock.word, 0);
+    wf_tsan_release(p); /* before every worker's start (wf_worker_main) */
     *pp = p;
     return 0;
 }
@@ -788,8 +871,11 @@ static int wf_pool_enqueue(weft_pool *p, struct wf_worker *self, weft_task_fn fn
         return ENOMEM;
     }
     /* The submitter's work happens before the task starts: told to TSan on the
-     * future, which the deques and the injection queue hand on (src/tsan.h). */
+     * future, the section reopened (the queues that hand it on are bookkeeping,
+     * see the top). */
+    wf_tsan_ignore_end();
     wf_tsan_release(f);
+    wf_tsan_ignore_begin();
     /* Published before the push, so a task may read its own future from *fut; a
      * failed push puts back what was there (a failed submit changes nothing). */
     weft_future *before = fut ? *fut : NULL;
@@ -829,8 +915,12 @@ static int wf_pool_push(weft_pool *p, weft_task_fn fn, void *arg, weft_future **
     uint32_t closed = atomic_load_explicit(&p->closed, memory_order_relaxed);
     if (closed)
         return wf_closed_error(closed);
+    wf_tsan_ignore_begin(); /* bookkeeping (see the top) */
     int r = wf_room_acquire(p, self != NULL, poll, d, waited);
-    return r ? r : wf_pool_enqueue(p, self, fn, arg, fut);
+    if (r == 0)
+        r = wf_pool_enqueue(p, self, fn, arg, fut);
+    wf_tsan_ignore_end();
+    return r;
 }
 
 /* The end of a public call that waited for room (waited): its last touch of p. */
@@ -1009,6 +1099,7 @@ int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
         return EINVAL;
     if (wait && wf_pool_is_own_worker(p))
         return EDEADLK;
+    wf_tsan_ignore_begin(); /* bookkeeping (see the top), but for the joins */
     /* seq_cst: the first half of the submit/shutdown Dekker; workers read it
      * before their last look at the queues. */
     atomic_fetch_or_explicit(&p->closed, WF_POOL_SHUTDOWN | (cancel_futures ? WF_POOL_CANCEL : 0),
@@ -1016,8 +1107,9 @@ int weft_pool_shutdown(weft_pool *p, bool wait, bool cancel_futures)
     if (cancel_futures)
         wf_pool_drain(p, WF_DRAIN_CANCEL);
     wf_wake_all(p);
+    wf_tsan_ignore_end();
     if (wait)
-        wf_join_workers(p);
+        wf_join_workers(p); /* the workers' ends happen before our return */
     return 0;
 }
 
@@ -1032,6 +1124,7 @@ int weft_pool_destroy(weft_pool *p)
     if (atomic_load_explicit(&p->submits_waiting, memory_order_acquire) != 0)
         return EBUSY;
     weft_pool_shutdown(p, true, false);
+    wf_tsan_ignore_begin(); /* bookkeeping (see the top) */
     /* Nothing is left (the workers left with the queues empty, and a submit that
      * pushed after that ran its task itself); should a task remain, run it. */
     wf_pool_drain(p, WF_DRAIN_RUN);
@@ -1042,6 +1135,7 @@ int weft_pool_destroy(weft_pool *p)
     }
     wf_inject_destroy(p->inject);
     wf_pool_free(p);
+    wf_tsan_ignore_end();
     return 0;
 }
 

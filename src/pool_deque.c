@@ -13,7 +13,12 @@
  * the thieves with a CAS on top, so each task is taken exactly once.
  *
  * The deque is also half of the pool's Dekker pairs (src/pool.c): a push's store
- * of bottom is seq_cst, and so are the loads of wf_deque_nonempty. */
+ * of bottom is seq_cst, and so are the loads of wf_deque_nonempty.
+ *
+ * Under ThreadSanitizer the deque is the pool's bookkeeping: every call runs in the
+ * pool's TSan-quiet section (src/pool.c), since its top and bottom would order a
+ * thief after everything the owner did, not only the task it takes. A task's own
+ * edge is told on its future. */
 #include "pool_deque.h"
 
 void wf_deque_init(struct wf_deque *q)

@@ -19,7 +19,12 @@
  * claim, so the install never fails). head <= tail; the positions in [head, tail)
  * are claimed, each slot NULL until its producer writes it, and written once. The
  * consumer frees nothing while producers may still write: a segment whose slots
- * were all taken is kept as the spare for the next lap, or freed. */
+ * were all taken is kept as the spare for the next lap, or freed.
+ *
+ * Under ThreadSanitizer the queue is the pool's bookkeeping, called only in the
+ * pool's TSan-quiet section (src/pool.c): its tail, slots and shard locks would
+ * order a taker after everything every producer of its batch did. A task's own edge
+ * is told on its future. */
 #include "pool_inject.h"
 #include "waiting.h"
 
@@ -197,7 +202,10 @@ weft_future *wf_inject_drain_one(struct wf_inject *q)
 {
     wf_spinner spin = wf_spinner_start(WF_SPIN_PEER);
     for (;;) {
-        weft_lock_acquire(&q->lock);
+        /* The holder is a worker taking a batch, running: wait it out without
+         * sleeping (the pool's drains run in its TSan-quiet section, src/pool.c). */
+        while (!weft_lock_try_acquire(&q->lock))
+            wf_spin(&spin);
         bool busy = false;
         weft_future *f = wf_inject_pop(q, &busy);
         weft_lock_release(&q->lock); /* not held while the caller runs the task */

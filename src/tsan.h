@@ -31,6 +31,13 @@
  * end, seen by its joiner) is told with the section briefly reopened:
  * wf_tsan_ignore_end(); the publishing store or wf_tsan_release; wf_tsan_ignore_begin().
  *
+ * Allocation caches: an object freed into a per-thread cache and handed to
+ * another thread through a shared depot would be ordered by the depot's lock
+ * (hiding races between the two threads), and its memory would keep the
+ * annotations' clocks of its previous life. Under TSan (wf_tsan_present) the
+ * caches are bypassed: malloc and free, whose interceptors reset the block's
+ * history as reuse needs (src/magazine.c).
+ *
  * Mutexes: a user lock that the library releases and re-takes on the user's
  * behalf (a condition wait) is told as TSan's interceptors tell pthread_cond_wait
  * (wf_tsan_mutex_unlock before, wf_tsan_mutex_lock after), matching what the
@@ -51,21 +58,30 @@ void __tsan_mutex_post_lock(void *addr, unsigned flags, int recursion) __attribu
 int __tsan_mutex_pre_unlock(void *addr, unsigned flags) __attribute__((weak));
 void __tsan_mutex_post_unlock(void *addr, unsigned flags) __attribute__((weak));
 
+/* Whether the process runs under TSan (its runtime is loaded): decided once, at
+ * load time, so a caller may pick another strategy for the whole run. */
+static inline bool wf_tsan_present(void)
+{
+    return __tsan_acquire != NULL;
+}
+
+/* Each tests the one symbol of wf_tsan_present (the runtime has them all), so that
+ * a run of annotations costs one load of its address when TSan is absent. */
 static inline void wf_tsan_acquire(const void *addr)
 {
-    if (WF_UNLIKELY(__tsan_acquire != NULL))
+    if (WF_UNLIKELY(wf_tsan_present()))
         __tsan_acquire((void *)(uintptr_t)addr);
 }
 
 static inline void wf_tsan_release(const void *addr)
 {
-    if (WF_UNLIKELY(__tsan_release != NULL))
+    if (WF_UNLIKELY(wf_tsan_present()))
         __tsan_release((void *)(uintptr_t)addr);
 }
 
 static inline void wf_tsan_ignore_begin(void)
 {
-    if (WF_UNLIKELY(AnnotateIgnoreSyncBegin != NULL)) {
+    if (WF_UNLIKELY(wf_tsan_present())) {
         AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
         __tsan_ignore_thread_begin();
     }
@@ -73,7 +89,7 @@ static inline void wf_tsan_ignore_begin(void)
 
 static inline void wf_tsan_ignore_end(void)
 {
-    if (WF_UNLIKELY(AnnotateIgnoreSyncEnd != NULL)) {
+    if (WF_UNLIKELY(wf_tsan_present())) {
         __tsan_ignore_thread_end();
         AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
     }

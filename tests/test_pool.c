@@ -880,6 +880,49 @@ static void destroy_refuses_while_a_submit_waits(void)
     weft_future_release(gate);
 }
 
+/* Many futures alive at once, from two submitting threads, each result its own
+ * argument; twice, so that the second round reuses the first round's futures (freed
+ * by whichever holder dropped last, on either side). */
+enum { HELD = 20000 };
+
+struct holder {
+    weft_pool *pool;
+    weft_future **fs;
+    intptr_t base;
+};
+
+static void *submit_held(void *arg)
+{
+    struct holder *h = arg;
+    long n = wf_test_scale(HELD);
+    for (long i = 0; i < n; i++)
+        CHECK_EQ(weft_pool_submit(h->pool, echo, (void *)(h->base + i), &h->fs[i]), 0);
+    return NULL;
+}
+
+static void many_outstanding_futures(void)
+{
+    weft_pool *p = pool_new(2);
+    long n = wf_test_scale(HELD);
+    weft_future **fs = calloc(2 * (size_t)n, sizeof *fs);
+    CHECK(fs != NULL);
+    for (int round = 0; round < 2; round++) {
+        struct holder h[2] = {{p, fs, 1}, {p, fs + n, 1 + n}};
+        pthread_t th;
+        CHECK_EQ(pthread_create(&th, NULL, submit_held, &h[1]), 0);
+        submit_held(&h[0]);
+        CHECK_EQ(pthread_join(th, NULL), 0);
+        for (long i = 0; i < 2 * n; i++) {
+            void *res = NULL;
+            CHECK_EQ(weft_future_result(fs[i], WEFT_FOREVER, &res), 0);
+            CHECK(res == (void *)(1 + i));
+            CHECK_EQ(weft_future_release(fs[i]), 0);
+        }
+    }
+    free(fs);
+    CHECK_EQ(weft_pool_destroy(p), 0);
+}
+
 TEST_MAIN(TEST(create_arguments_and_defaults), TEST(submit_and_result), TEST(submit_arguments),
           TEST(post_runs), TEST(worker_names), TEST(idle_workers_are_reused),
           TEST(workers_start_on_demand_up_to_max), TEST(initializer_runs_per_worker),
@@ -890,4 +933,5 @@ TEST_MAIN(TEST(create_arguments_and_defaults), TEST(submit_and_result), TEST(sub
           TEST(shutdown_waits_for_pending), TEST(shutdown_cancel_futures),
           TEST(shutdown_from_worker), TEST(destroy_without_shutdown),
           TEST(wait_and_as_completed_on_pool), TEST(task_cannot_end_its_worker),
-          TEST(task_waiting_on_itself), TEST(destroy_refuses_while_a_submit_waits))
+          TEST(task_waiting_on_itself), TEST(destroy_refuses_while_a_submit_waits),
+          TEST(many_outstanding_futures))

@@ -9,7 +9,9 @@
 # inversions (inversion*: locks, rwlocks) are reported with detect_deadlocks=1.
 # Against TSAN_BUILD (weft itself built with -Db_sanitize=thread): the race between
 # two weft threads is reported in at least RACE_MIN of RACE_RUNS runs, and the
-# inversions are reported. Prints one
+# inversions are reported. The pool's program (pool_race.c): its race between two
+# pool tasks reported in RACE_MIN of RACE_RUNS runs against both builds, its correct
+# use with zero reports. Prints one
 # line per check and "run.sh: N passed, M failed"; exits non-zero on a failure.
 # Also against PLAIN_BUILD: the scenarios in PLAIN_ATOMICS, built with
 # WEFT_TSAN_NO_MUTEX (see check_plain_atomics), with zero reports.
@@ -27,13 +29,14 @@ bad() { echo "FAIL  $*"; failed=$((failed + 1)); }
 # them under -fsanitize=thread, with gcc's own TSan runtime).
 cc=clang
 
-# Builds the program against build dir $1 into $2 (extra compiler flags in $3).
+# Builds program $3 (default user.c) against build dir $1 into $2 (extra compiler
+# flags in $4).
 build() {
   local lib
   lib=$(cd "$1/src" && pwd)
   # The headers, and weft/version.h as the build generated it.
-  "$cc" -std=c11 -g -O1 -fsanitize=thread -D_GNU_SOURCE -Wall -Wextra -Werror ${3:-} \
-    -I"$root/include" -I"$1/include" "$here/user.c" -o "$2" -L"$lib" -lweft -Wl,-rpath,"$lib" -lpthread
+  "$cc" -std=c11 -g -O1 -fsanitize=thread -D_GNU_SOURCE -Wall -Wextra -Werror ${4:-} \
+    -I"$root/include" -I"$1/include" "$here/${3:-user.c}" -o "$2" -L"$lib" -lweft -Wl,-rpath,"$lib" -lpthread
 }
 
 # Runs scenario $2 of program $1 (extra TSAN_OPTIONS in $3); sets `reports` to the
@@ -51,7 +54,9 @@ log=$tmp/log
 check_plain() {
   local exe=$tmp/user-plain-$cc
   build "$1" "$exe" || { bad "build against $1"; return; }
-  for s in $("$exe" --list); do
+  build "$1" "$tmp/pool-plain-$cc" pool_race.c || { bad "build pool_race.c against $1"; return; }
+  for s in $("$exe" --list) $("$tmp/pool-plain-$cc" --list | sed 's/^/pool:/'); do
+    case $s in pool:*) exe=$tmp/pool-plain-$cc; s=${s#pool:} ;; esac
     case $s in
       race_*) run "$exe" "$s"
               if [ "$reports" -gt 0 ]; then ok "plain  $cc $s: reported"
@@ -71,7 +76,7 @@ check_plain() {
 # library tells. Every correct scenario runs so (PLAIN_ATOMICS: a subset).
 check_plain_atomics() {
   local exe=$tmp/user-atomics
-  build "$1" "$exe" -DWEFT_TSAN_NO_MUTEX || { bad "build against $1 (WEFT_TSAN_NO_MUTEX)"; return; }
+  build "$1" "$exe" user.c -DWEFT_TSAN_NO_MUTEX || { bad "build against $1 (WEFT_TSAN_NO_MUTEX)"; return; }
   for s in ${PLAIN_ATOMICS:-$("$exe" --list | grep -v '^race_\|^inversion')}; do
     run "$exe" "$s"
     if [ "$reports" -eq 0 ] && [ "$rc" -eq 0 ]; then ok "atomics $s: 0 reports"
@@ -93,6 +98,22 @@ check_tsan() {
     if grep -q 'lock-order-inversion' "$log"; then ok "tsan   $s: reported"
     else bad "tsan   $s: not reported"; cat "$log"; fi
   done
+  # Two pool tasks (tests/tsan/pool_race.c), against both builds; correct use too.
+  build "$1" "$tmp/pool-tsan" pool_race.c || { bad "build pool_race.c against $1"; return; }
+  for prog in "$tmp/pool-plain-clang" "$tmp/pool-tsan"; do
+    for s in race_pool race_pool_pthread; do
+      found=0
+      for _ in $(seq "$RACE_RUNS"); do
+        run "$prog" "$s"
+        [ "$reports" -gt 0 ] && found=$((found + 1))
+      done
+      if [ "$found" -ge "$RACE_MIN" ]; then ok "${prog##*/}  $s: reported in $found of $RACE_RUNS runs"
+      else bad "${prog##*/}  $s: reported in $found of $RACE_RUNS runs (want $RACE_MIN)"; fi
+    done
+  done
+  run "$tmp/pool-tsan" pool_sync
+  if [ "$reports" -eq 0 ] && [ "$rc" -eq 0 ]; then ok "tsan   pool_sync: 0 reports"
+  else bad "tsan   pool_sync: $reports reports, exit $rc"; head -60 "$log"; fi
 }
 
 [ $# -ge 1 ] || { echo "usage: $0 PLAIN_BUILD [TSAN_BUILD]"; exit 2; }
