@@ -28,8 +28,17 @@
  * Allocation: a future is one cache line from the magazine class
  * WF_MAGAZINE_FUTURE (src/magazine.h): a pool's workers free what its submitters
  * allocate.
+ *
+ * Cancellation (weft/cancel.h): every wait here sleeps through the waiting core
+ * under the caller's deadline, so its token ends the wait as a timeout would; the
+ * `_until` calls then return ECANCELED with the futures untouched (still pending
+ * or running, no result taken, every watch unregistered as on a timeout).
+ *
+ * Wait for any: the future's source for weft_wait_any is at the end
+ * (src/select_internal.h describes the moves).
  */
 #include "future_internal.h"
+#include "select_internal.h"
 #include "waiting.h"
 
 #include <stdlib.h>
@@ -234,7 +243,9 @@ int weft_future_set_error(weft_future *f, int error)
  * worker the core, and nobody pays for a sleep and a wake (two system calls). */
 static int wf_future_sleep(weft_future *f, weft_deadline d)
 {
-    if (d.ns != INT64_MAX && weft_deadline_passed(d))
+    /* The token is looked at before the spin (weft/cancel.h); a deadline of never
+     * without one skips the call. */
+    if ((d.ns != INT64_MAX || d.cancel) && weft_deadline_passed(d))
         return ETIMEDOUT;
     wf_spinner spin = wf_spinner_start(WF_SPIN_YIELDING);
     do {
@@ -267,7 +278,7 @@ int weft_future_result_until(weft_future *f, weft_deadline d, void **result)
         int r = how == WF_EXEC_HELP ? f->exec->help_until(f->exec->ctx, f, d)
                                     : wf_future_sleep(f, d);
         if (r != 0)
-            return r;
+            return wf_cancel_result(r, d); /* the token's ECANCELED: f not done */
         /* acquire: as above. */
         s = wf_future_state(f);
     }
@@ -538,7 +549,7 @@ int weft_futures_wait_until(weft_future *const *fs, size_t n, weft_deadline d, i
     if (wf_wait_met(return_when, done, n, failed))
         return 0;
     if (weft_deadline_passed(d))
-        return ETIMEDOUT;
+        return wf_cancel_result(ETIMEDOUT, d);
 
     struct wf_waiter_watch on_stack[WF_WAIT_ON_STACK];
     struct wf_waiter_watch *ws = n <= WF_WAIT_ON_STACK ? on_stack : malloc(n * sizeof *ws);
@@ -570,7 +581,7 @@ int weft_futures_wait_until(weft_future *const *fs, size_t n, weft_deadline d, i
         }
         if (timed_out) {
             if (!wf_wait_met(return_when, done, n, failed))
-                r = ETIMEDOUT;
+                r = wf_cancel_result(ETIMEDOUT, d);
             break;
         }
     }
@@ -665,7 +676,7 @@ int weft_futures_as_completed_until(weft_future *const *fs, size_t n, weft_deadl
         bool timed_out = false;
         struct wf_watch *w = wf_waiter_next(&waiter, d, &timed_out);
         if (!w) {
-            r = ETIMEDOUT;
+            r = wf_cancel_result(ETIMEDOUT, d);
             break;
         }
         /* Fired watches are unlinked already: never unwatch them (fn may free
@@ -690,3 +701,44 @@ int weft_futures_as_completed(weft_future *const *fs, size_t n, int64_t timeout_
 {
     return weft_futures_as_completed_until(fs, n, weft_deadline_in(timeout_ns), fn, arg);
 }
+
+/* ---- wait for any: future done -------------------------------------------------------
+ * A sleeper sets SLEEPERS and sleeps on the state word; the move to a final phase
+ * wakes all, so there is nothing to pass on. */
+
+static bool wf_source_try(weft_source *s, wf_select_slot *slot, unsigned flags)
+{
+    (void)slot;
+    (void)flags;
+    if (!weft_future_done(s->future))
+        return false;
+    s->result = 0;
+    return true;
+}
+
+static int wf_source_prepare(weft_source *s, wf_select_slot *slot, unsigned flags,
+                             const _Atomic uint32_t **words, uint32_t *expected, int room)
+{
+    (void)slot;
+    (void)flags;
+    (void)room;
+    _Atomic uint32_t *w = &s->future->state;
+    uint32_t v = atomic_load_explicit(w, memory_order_relaxed);
+    for (;;) {
+        if (wf_is_done(v))
+            return 0;
+        /* relaxed: announcing a sleeper orders no data (try re-reads with acquire). */
+        if ((v & WF_FUTURE_SLEEPERS) ||
+            atomic_compare_exchange_weak_explicit(w, &v, v | WF_FUTURE_SLEEPERS,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            break;
+    }
+    /* Lost wakeup avoided: we sleep only while the word reads not done with SLEEPERS
+     * up; the finisher changes the phase before it wakes (wf_future_after_done). */
+    words[0] = w;
+    expected[0] = v | WF_FUTURE_SLEEPERS;
+    return 1;
+}
+
+const wf_source_ops wf_future_ops = {NULL, wf_source_try, wf_source_prepare,
+                                     wf_nothing_to_undo, wf_one_word};

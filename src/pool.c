@@ -852,12 +852,20 @@ static int wf_pool_submit_one(weft_pool *p, weft_task_fn fn, void *arg, weft_fut
     return r;
 }
 
+/* Whether an `_until` submit only polls for room: its deadline has passed (EAGAIN,
+ * as a timeout of 0), unless its token has fired, which is ECANCELED once the call
+ * would wait (wf_room_acquire's deadline check: room there is still taken). */
+static bool wf_until_polls(weft_deadline d)
+{
+    return weft_deadline_passed(d) && !wf_cancelled(d);
+}
+
 int weft_pool_submit_until(weft_pool *p, weft_task_fn fn, void *arg, weft_future **fut,
                            weft_deadline d)
 {
     if (!p || !fn || !fut)
         return EINVAL;
-    return wf_pool_submit_one(p, fn, arg, fut, weft_deadline_passed(d), d);
+    return wf_cancel_result(wf_pool_submit_one(p, fn, arg, fut, wf_until_polls(d), d), d);
 }
 
 int weft_pool_submit_for(weft_pool *p, weft_task_fn fn, void *arg, weft_future **fut,
@@ -877,7 +885,7 @@ int weft_pool_post_until(weft_pool *p, weft_task_fn fn, void *arg, weft_deadline
 {
     if (!p || !fn)
         return EINVAL;
-    return wf_pool_submit_one(p, fn, arg, NULL, weft_deadline_passed(d), d);
+    return wf_cancel_result(wf_pool_submit_one(p, fn, arg, NULL, wf_until_polls(d), d), d);
 }
 
 int weft_pool_post_for(weft_pool *p, weft_task_fn fn, void *arg, int64_t timeout_ns)
@@ -906,8 +914,11 @@ int weft_pool_map_until(weft_pool *p, weft_task_fn fn, void *const *args, size_t
     bool waited = false;
     int r = 0;
     for (; submitted < n; submitted++) {
-        /* Waiting for room shares the map's deadline: running out is a timeout. */
-        r = wf_pool_push(p, fn, args[submitted], &fs[submitted], false, d, &waited);
+        /* Waiting for room shares the map's deadline: running out is a timeout, its
+         * token firing ECANCELED. */
+        r = wf_cancel_result(wf_pool_push(p, fn, args[submitted], &fs[submitted], false, d,
+                                          &waited),
+                             d);
         if (r != 0)
             break;
     }

@@ -16,8 +16,16 @@
  * Destroy: a thread counts itself in q->waiting from before its first spin to after
  * its last touch of q (the blocking loop, join, and the peer waits inside the
  * kinds' attempts), so destroy refuses while any thread waits; see
- * queue_internal.h. */
+ * queue_internal.h.
+ *
+ * Cancellation (weft/cancel.h): the blocking loop and join look at the deadline's
+ * token whenever they would wait, and unwind on it as on a timeout, ECANCELED
+ * instead of ETIMEDOUT: nothing moved, a spent wakeup passed on as a timeout's is.
+ *
+ * Wait for any: the queue's source (get and put) for weft_wait_any is at the end
+ * (src/select_internal.h describes the moves). */
 #include "queue_internal.h"
+#include "select_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +72,12 @@ ssize_t wf_queue_block(weft_queue *q, wf_queue_attempt *attempt, wf_queue_op *op
             wf_spin(&peer);
         } else if (r != -EAGAIN || nowait) {
             break;
+        } else if (wf_cancelled(d)) {
+            /* The token (weft/cancel.h), looked at before each spin step, and so
+             * after each sleep: give up as on a timeout. The attempt just made moved
+             * nothing, so a wakeup spent on us leaves nothing to pass on. */
+            r = -ECANCELED;
+            break;
         } else if (!wf_spin(&spin)) {
             wf_waiter w;
             wf_waitlist_prepare(e, &w);
@@ -77,7 +91,7 @@ ssize_t wf_queue_block(weft_queue *q, wf_queue_attempt *attempt, wf_queue_op *op
                 if (wf_waitlist_cancel(e, &w))
                     token = true;
                 if (r == -EAGAIN) {
-                    r = -ETIMEDOUT;
+                    r = wf_cancel_result_neg(-ETIMEDOUT, d);
                     break;
                 }
                 continue; /* moved, failed, or a peer half way: decided above */
@@ -340,7 +354,7 @@ int weft_queue_join_until(weft_queue *q, weft_deadline d)
     if (wf_unfinished(q) == 0)
         return 0;
     if (weft_deadline_passed(d))
-        return ETIMEDOUT;
+        return wf_cancel_result(ETIMEDOUT, d);
     wf_queue_enter(q);
     int r;
     for (;;) {
@@ -355,7 +369,7 @@ int weft_queue_join_until(weft_queue *q, weft_deadline d)
             break;
         }
         if (weft_deadline_passed(d)) {
-            r = ETIMEDOUT;
+            r = wf_cancel_result(ETIMEDOUT, d);
             break;
         }
     }
@@ -389,3 +403,75 @@ int weft_queue_shutdown(weft_queue *q, bool immediate)
     wf_queue_leave(q); /* our last touch of q */
     return 0;
 }
+
+/* ---- wait for any: queue get / put ---------------------------------------------
+ * Sleepers list a waiter on the queue's wait list (not_empty for a get, not_full for
+ * a put) and sleep on its state word. A notifier unlists the waiter it wakes: the
+ * wakeup is a token, passed on by a waiter that leaves while more could move, as
+ * wf_queue_block does. weft_wait_any looks at its deadline's token itself. */
+
+static bool wf_source_is_get(const weft_source *s)
+{
+    return s->kind == WEFT_SOURCE_QUEUE_GET;
+}
+
+static wf_waitlist *wf_source_list(const weft_source *s)
+{
+    return wf_source_is_get(s) ? &s->queue->not_empty : &s->queue->not_full;
+}
+
+static bool wf_source_try(weft_source *s, wf_select_slot *slot, unsigned flags)
+{
+    (void)slot;
+    weft_queue *q = s->queue;
+    const wf_queue_impl *impl = wf_impl(q);
+    wf_queue_op op = {.n = 1};
+    if (wf_source_is_get(s))
+        op.out = &s->item;
+    else
+        op.in = &s->item;
+    wf_spinner peer = wf_spinner_start(WF_SPIN_PEER);
+    for (;;) {
+        ssize_t r = (wf_source_is_get(s) ? impl->get : impl->put)(q, &op, flags & WF_TRY_RECHECK);
+        if (r == -EINPROGRESS) { /* a peer half way through its put or get: it runs */
+            wf_spin(&peer);
+            continue;
+        }
+        if (r == -EAGAIN)
+            return false;
+        s->result = r > 0 ? 0 : (int)-r;
+        return true;
+    }
+}
+
+static int wf_source_prepare(weft_source *s, wf_select_slot *slot, unsigned flags,
+                             const _Atomic uint32_t **words, uint32_t *expected, int room)
+{
+    (void)flags;
+    (void)room;
+    /* Lost wakeup avoided: listing (seq_cst) comes before the re-check that follows
+     * every prepare (WF_TRY_RECHECK: seq_cst loads), and a notifier's change comes
+     * before its look at the list (src/waiting.h); a notifier that finds us stores
+     * WOKEN in our record before it wakes its word, and we sleep only while it
+     * reads LISTED. */
+    wf_waitlist_prepare(wf_source_list(s), &slot->waiter);
+    words[0] = &slot->waiter.state;
+    expected[0] = WF_WAITER_LISTED;
+    return 1;
+}
+
+static void wf_source_abandon(weft_source *s, wf_select_slot *slot, bool won, bool slept)
+{
+    (void)won;
+    (void)slept;
+    wf_waitlist *wl = wf_source_list(s);
+    const wf_queue_impl *impl = wf_impl(s->queue);
+    bool token = wf_waitlist_cancel(wl, &slot->waiter);
+    /* A wakeup spent on us that we did not use (or, having won, a change beyond the
+     * one we used): while more could move, pass one on, as wf_queue_block does. */
+    if (token && (wf_source_is_get(s) ? impl->can_get : impl->can_put)(s->queue))
+        wf_waitlist_notify(wl, 1);
+}
+
+const wf_source_ops wf_queue_ops = {NULL, wf_source_try, wf_source_prepare,
+                                    wf_source_abandon, wf_one_word};

@@ -74,9 +74,12 @@ static inline void wf_queue_leave(weft_queue *q)
 }
 
 /* The blocking loop shared by every kind and direction: attempts until one moves
- * items, fails for good, or (sleeping on `e` between attempts) `d` passes. nowait:
- * one attempt (retried only while a peer is half way). Returns like the attempt;
- * -ETIMEDOUT once d has passed. */
+ * items, fails for good, or (sleeping on `e` between attempts) `d` passes or its
+ * token fires. nowait: one attempt (retried only while a peer is half way). Returns
+ * like the attempt; -ETIMEDOUT once d has passed, -ECANCELED once its token (or an
+ * ancestor) has fired, in both cases with nothing moved (a batch waits only for its
+ * first item, so one that moved any returns how many). The token is looked at only
+ * when an attempt would block: before each step of the spin and after each sleep. */
 WF_HIDDEN ssize_t wf_queue_block(weft_queue *q, wf_queue_attempt *attempt, wf_queue_op *op,
                                  wf_waitlist *e, bool (*can_again)(const weft_queue *),
                                  weft_deadline d, bool nowait);

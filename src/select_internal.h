@@ -1,5 +1,6 @@
 /* select_internal.h: what weft_wait_any (src/select.c) asks of each kind of source
- * (src/select_sources.c). The public contract is include/weft/select.h.
+ * (src/select_sources.c; the queue's and the future's kinds in src/queue.c and
+ * src/future.c). The public contract is include/weft/select.h.
  *
  * A call looks at its sources in three moves, each kind supplying one op per move:
  *
@@ -51,6 +52,16 @@ typedef struct wf_source_ops {
     /* How many words prepare may give (1 unless a token's chain). */
     int (*words)(const weft_source *s);
 } wf_source_ops;
+
+/* The kinds kept by their families, the only files that know their words:
+ * src/queue.c (get and put), src/future.c. */
+WF_HIDDEN extern const wf_source_ops wf_queue_ops;
+WF_HIDDEN extern const wf_source_ops wf_future_ops;
+
+/* Shared moves (src/select_sources.c): an abandon for kinds whose wakers wake every
+ * sleeper, and `words` for kinds that sleep on one word. */
+WF_HIDDEN void wf_nothing_to_undo(weft_source *s, wf_select_slot *slot, bool won, bool slept);
+WF_HIDDEN int wf_one_word(const weft_source *s);
 
 /* The kind's ops, or NULL for a kind that does not exist or a source whose object
  * is NULL. */

@@ -3,94 +3,11 @@
  *
  * Each kind speaks its family's sleeping protocol exactly as the family's own
  * waiters do, so wakers need not know a weft_wait_any is among their sleepers. They
- * use the family's public inline API where it is enough (try_acquire, is_set,
- * future_done) and otherwise the family's word layout from its public header (lock,
- * sem, event), the queue's one-shot attempts (src/queue_internal.h) and the future's
- * state word (src/pool_internal.h). */
-#include "future_internal.h"
-#include "queue_internal.h"
+ * use the family's public inline API where it is enough (try_acquire, is_set) and
+ * otherwise the family's word layout from its public header (lock, sem, event). The
+ * queue's and the future's kinds live with their families (src/queue.c,
+ * src/future.c), beside the attempts and the state word they use. */
 #include "select_internal.h"
-
-/* ---- queue get / put -------------------------------------------------------------
- * Sleepers list a waiter on the queue's wait list (not_empty for a get, not_full for
- * a put) and sleep on its state word. A notifier unlists the waiter it wakes: the
- * wakeup is a token, passed on by a waiter that leaves while more could move, as
- * wf_queue_block does. */
-
-static const wf_queue_impl *wf_queue_impl_of(const weft_queue *q)
-{
-    switch (q->impl) {
-    case WF_QUEUE_RING:
-        return &wf_queue_ring_impl;
-    case WF_QUEUE_LINKED:
-        return &wf_queue_linked_impl;
-    default:
-        return &wf_queue_locked_impl;
-    }
-}
-
-static bool wf_is_get(const weft_source *s)
-{
-    return s->kind == WEFT_SOURCE_QUEUE_GET;
-}
-
-static wf_waitlist *wf_queue_list(const weft_source *s)
-{
-    return wf_is_get(s) ? &s->queue->not_empty : &s->queue->not_full;
-}
-
-static bool wf_queue_try(weft_source *s, wf_select_slot *slot, unsigned flags)
-{
-    (void)slot;
-    weft_queue *q = s->queue;
-    const wf_queue_impl *impl = wf_queue_impl_of(q);
-    wf_queue_op op = {.n = 1};
-    if (wf_is_get(s))
-        op.out = &s->item;
-    else
-        op.in = &s->item;
-    wf_spinner peer = wf_spinner_start(WF_SPIN_PEER);
-    for (;;) {
-        ssize_t r = (wf_is_get(s) ? impl->get : impl->put)(q, &op, flags & WF_TRY_RECHECK);
-        if (r == -EINPROGRESS) { /* a peer half way through its put or get: it runs */
-            wf_spin(&peer);
-            continue;
-        }
-        if (r == -EAGAIN)
-            return false;
-        s->result = r > 0 ? 0 : (int)-r;
-        return true;
-    }
-}
-
-static int wf_queue_prepare(weft_source *s, wf_select_slot *slot, unsigned flags,
-                            const _Atomic uint32_t **words, uint32_t *expected, int room)
-{
-    (void)flags;
-    (void)room;
-    /* Lost wakeup avoided: listing (seq_cst) comes before the re-check that follows
-     * every prepare (WF_TRY_RECHECK: seq_cst loads), and a notifier's change comes
-     * before its look at the list (src/waiting.h); a notifier that finds us stores
-     * WOKEN in our record before it wakes its word, and we sleep only while it
-     * reads LISTED. */
-    wf_waitlist_prepare(wf_queue_list(s), &slot->waiter);
-    words[0] = &slot->waiter.state;
-    expected[0] = WF_WAITER_LISTED;
-    return 1;
-}
-
-static void wf_queue_abandon(weft_source *s, wf_select_slot *slot, bool won, bool slept)
-{
-    (void)won;
-    (void)slept;
-    wf_waitlist *wl = wf_queue_list(s);
-    const wf_queue_impl *impl = wf_queue_impl_of(s->queue);
-    bool token = wf_waitlist_cancel(wl, &slot->waiter);
-    /* A wakeup spent on us that we did not use (or, having won, a change beyond the
-     * one we used): while more could move, pass one on, as wf_queue_block does. */
-    if (token && (wf_is_get(s) ? impl->can_get : impl->can_put)(s->queue))
-        wf_waitlist_notify(wl, 1);
-}
 
 /* ---- event ---------------------------------------------------------------------
  * Word layout in weft/event.h: SET, WAITERS, and a generation above them. A sleeper
@@ -310,44 +227,6 @@ static void wf_lock_abandon(weft_source *s, wf_select_slot *slot, bool won, bool
     }
 }
 
-/* ---- future ------------------------------------------------------------------------
- * State word in src/pool_internal.h: a sleeper sets SLEEPERS and sleeps on the
- * word; the move to a final phase wakes all. */
-
-static bool wf_future_try(weft_source *s, wf_select_slot *slot, unsigned flags)
-{
-    (void)slot;
-    (void)flags;
-    if (!weft_future_done(s->future))
-        return false;
-    s->result = 0;
-    return true;
-}
-
-static int wf_future_prepare(weft_source *s, wf_select_slot *slot, unsigned flags,
-                             const _Atomic uint32_t **words, uint32_t *expected, int room)
-{
-    (void)slot;
-    (void)flags;
-    (void)room;
-    _Atomic uint32_t *w = &s->future->state;
-    uint32_t v = atomic_load_explicit(w, memory_order_relaxed);
-    for (;;) {
-        if ((v & WF_FUTURE_PHASE) >= WF_FUTURE_FINISHED)
-            return 0;
-        /* relaxed: announcing a sleeper orders no data (try re-reads with acquire). */
-        if ((v & WF_FUTURE_SLEEPERS) ||
-            atomic_compare_exchange_weak_explicit(w, &v, v | WF_FUTURE_SLEEPERS,
-                                                  memory_order_relaxed, memory_order_relaxed))
-            break;
-    }
-    /* Lost wakeup avoided: we sleep only while the word reads not done with SLEEPERS
-     * up; the finisher changes the phase before it wakes. */
-    words[0] = w;
-    expected[0] = v | WF_FUTURE_SLEEPERS;
-    return 1;
-}
-
 /* ---- cancel token ------------------------------------------------------------------
  * The token and its ancestors' words (src/cancel.c); the first fire wakes all. */
 
@@ -378,7 +257,7 @@ static int wf_cancel_words(const weft_source *s)
 
 /* ---- the table ---------------------------------------------------------------------- */
 
-static void wf_nothing_to_undo(weft_source *s, wf_select_slot *slot, bool won, bool slept)
+void wf_nothing_to_undo(weft_source *s, wf_select_slot *slot, bool won, bool slept)
 {
     (void)s;
     (void)slot;
@@ -386,22 +265,18 @@ static void wf_nothing_to_undo(weft_source *s, wf_select_slot *slot, bool won, b
     (void)slept;
 }
 
-static int wf_one_word(const weft_source *s)
+int wf_one_word(const weft_source *s)
 {
     (void)s;
     return 1;
 }
 
-static const wf_source_ops wf_queue_ops = {NULL, wf_queue_try, wf_queue_prepare,
-                                           wf_queue_abandon, wf_one_word};
 static const wf_source_ops wf_event_ops = {wf_event_start, wf_event_try, wf_event_prepare,
                                            wf_nothing_to_undo, wf_one_word};
 static const wf_source_ops wf_sem_ops = {NULL, wf_sem_try, wf_sem_prepare, wf_sem_abandon,
                                          wf_one_word};
 static const wf_source_ops wf_lock_ops = {NULL, wf_lock_try, wf_lock_prepare, wf_lock_abandon,
                                           wf_one_word};
-static const wf_source_ops wf_future_ops = {NULL, wf_future_try, wf_future_prepare,
-                                            wf_nothing_to_undo, wf_one_word};
 static const wf_source_ops wf_cancel_ops = {NULL, wf_cancel_try, wf_cancel_prepare,
                                             wf_nothing_to_undo, wf_cancel_words};
 

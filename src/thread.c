@@ -376,12 +376,16 @@ void wf_thread_set_pinned(bool pinned)
 
 /* ---- join ------------------------------------------------------------------------ */
 
-/* Sleeps until t has FINISHED or `d` passes: 0 or ETIMEDOUT. */
+/* Sleeps until t has FINISHED or `d` passes (or its token fires): 0 or ETIMEDOUT. */
 static int wf_wait_finished(struct weft_thread_desc *t, weft_deadline d)
 {
     /* acquire: FINISHED carries the thread's `result` and its work (as does
      * every reload in wf_sleep_flagged). */
     uint32_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+    /* A fired token: give up before setting WAITERS (weft/cancel.h); the sleep
+     * looks at it again, so this is only a shortcut. */
+    if (!(s & WF_STATE_FINISHED) && wf_cancelled(d))
+        return ETIMEDOUT;
     while (!(s & WF_STATE_FINISHED)) {
         /* Lost wakeup avoided: we sleep only while state still reads WAITERS; the
          * finishing thread exchanges it for FINISHED before waking (wf_retire). */
@@ -407,11 +411,12 @@ int weft_thread_join_until(weft_thread t, weft_deadline d, void **result)
     if (!atomic_compare_exchange_strong_explicit(&t->join, &idle, WF_JOIN_BUSY,
                                                  memory_order_relaxed, memory_order_relaxed))
         return EINVAL;
-    /* Without a deadline pthread_join does the waiting: one sleep, not two. */
-    if (d.ns != INT64_MAX && wf_wait_finished(t, d) == ETIMEDOUT) {
-        /* relaxed: hands the join back; nothing was done. */
+    /* Without a deadline or a token pthread_join does the waiting: one sleep, not
+     * two. A token needs the waiting core's sleep, which watches its word too. */
+    if ((d.ns != INT64_MAX || d.cancel) && wf_wait_finished(t, d) == ETIMEDOUT) {
+        /* relaxed: hands the join back; nothing was done, so t stays joinable. */
         atomic_store_explicit(&t->join, WF_JOIN_IDLE, memory_order_relaxed);
-        return ETIMEDOUT;
+        return wf_cancel_result(ETIMEDOUT, d);
     }
     pthread_join(t->pthread, NULL);
     /* acquire: the edge from the thread's FINISHED store, on an atomic TSan sees
@@ -623,7 +628,7 @@ int weft_thread_join_all_until(weft_deadline d)
         int r = wf_wait_finished(t, d);
         weft_thread_release(t);
         if (r)
-            return r;
+            return wf_cancel_result(r, d);
     }
 }
 

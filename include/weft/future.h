@@ -82,7 +82,11 @@ WEFT_API int weft_future_set_error(weft_future *f, int error);
  * after the future is done or the timeout has passed (never before). */
 WEFT_API int weft_future_result(weft_future *f, int64_t timeout_ns, void **result);
 
-/* As weft_future_result with an absolute deadline (see weft_deadline_in). */
+/* As weft_future_result with an absolute deadline (see weft_deadline_in). Also
+ * ECANCELED once d's token (weft/cancel.h, or an ancestor) has fired with f not
+ * done: f is left as it was (pending or running; it completes as usual and its
+ * result can be read later). weft_future_cancelled tells this from a cancelled
+ * future. */
 WEFT_API int weft_future_result_until(weft_future *f, weft_deadline d, void **result);
 
 /* Cancel the future if it is still PENDING: it then never runs, its waiters wake
@@ -125,7 +129,8 @@ WEFT_API int weft_future_release(weft_future *f);
 WEFT_API int weft_futures_wait(weft_future *const *fs, size_t n, int64_t timeout_ns,
                                int return_when);
 
-/* As weft_futures_wait with an absolute deadline. */
+/* As weft_futures_wait with an absolute deadline; ECANCELED (instead of ETIMEDOUT)
+ * once d's token has fired with the condition not met (the futures untouched). */
 WEFT_API int weft_futures_wait_until(weft_future *const *fs, size_t n, weft_deadline d,
                                      int return_when);
 
@@ -139,7 +144,9 @@ WEFT_API int weft_futures_wait_until(weft_future *const *fs, size_t n, weft_dead
 WEFT_API int weft_futures_as_completed(weft_future *const *fs, size_t n, int64_t timeout_ns,
                                        int (*fn)(weft_future *f, void *arg), void *arg);
 
-/* As weft_futures_as_completed with an absolute deadline. */
+/* As weft_futures_as_completed with an absolute deadline; ECANCELED (instead of
+ * ETIMEDOUT) once d's token has fired with some not done (those not handed back,
+ * and left as they were). */
 WEFT_API int weft_futures_as_completed_until(weft_future *const *fs, size_t n,
                                              weft_deadline d,
                                              int (*fn)(weft_future *f, void *arg), void *arg);

@@ -82,7 +82,10 @@ WEFT_API int weft_pool_submit_for(weft_pool *p, weft_task_fn fn, void *arg, weft
                                   int64_t timeout_ns);
 
 /* As weft_pool_submit_for with an absolute deadline (WEFT_DEADLINE_NEVER: as
- * weft_pool_submit; a deadline already passed: EAGAIN if there is no room). */
+ * weft_pool_submit; a deadline already passed: EAGAIN if there is no room).
+ * ECANCELED once d's token (weft/cancel.h, or an ancestor) has fired while there is
+ * no room, before the call or while it waits: nothing is queued, no room taken,
+ * *fut NULL. With room the submit goes ahead, fired token or not. */
 WEFT_API int weft_pool_submit_until(weft_pool *p, weft_task_fn fn, void *arg,
                                     weft_future **fut, weft_deadline d);
 
@@ -92,7 +95,8 @@ WEFT_API int weft_pool_submit_until(weft_pool *p, weft_task_fn fn, void *arg,
 WEFT_API int weft_pool_post(weft_pool *p, weft_task_fn fn, void *arg);
 
 /* As weft_pool_post, waiting at most timeout_ns (or until d) for room. Returns as
- * weft_pool_submit_for / weft_pool_submit_until (EAGAIN, ETIMEDOUT included). */
+ * weft_pool_submit_for / weft_pool_submit_until (EAGAIN, ETIMEDOUT, ECANCELED
+ * included). */
 WEFT_API int weft_pool_post_for(weft_pool *p, weft_task_fn fn, void *arg, int64_t timeout_ns);
 WEFT_API int weft_pool_post_until(weft_pool *p, weft_task_fn fn, void *arg, weft_deadline d);
 
@@ -107,7 +111,9 @@ WEFT_API int weft_pool_post_until(weft_pool *p, weft_task_fn fn, void *arg, weft
 WEFT_API int weft_pool_map(weft_pool *p, weft_task_fn fn, void *const *args, size_t n,
                            void **results, int64_t timeout_ns);
 
-/* As weft_pool_map with an absolute deadline. */
+/* As weft_pool_map with an absolute deadline. Also ECANCELED once d's token has
+ * fired while the map waits (for room or for a result): as on a timeout, the tasks
+ * not yet started are cancelled. */
 WEFT_API int weft_pool_map_until(weft_pool *p, weft_task_fn fn, void *const *args, size_t n,
                                  void **results, weft_deadline d);
 

@@ -24,6 +24,12 @@
  * put_nowait / get_nowait), > 0 waits at most that long (ETIMEDOUT, never early); the
  * _until twins take an absolute weft_deadline. Return codes are errno values.
  *
+ * Cancellation: a deadline may carry a token (weft/cancel.h). Once it (or an
+ * ancestor) has fired, every `_until` call that would wait returns ECANCELED instead
+ * (batches -ECANCELED), having moved nothing: no item put or taken, the size and the
+ * task count as they were. A call that can move at once still does, fired token or
+ * not. A token fired while the call waits wakes it at once.
+ *
  * Shutdown is Python 3.13's: afterwards put fails with ESHUTDOWN; get drains what is
  * left and then fails with ESHUTDOWN, or at once when the shutdown was immediate (which
  * also discards the items left and counts each as done for join). Every sleeping
@@ -138,12 +144,14 @@ WEFT_API int weft_queue_destroy(weft_queue *q);
  * (q NULL). */
 WEFT_INLINE int weft_queue_put(weft_queue *q, void *item, int64_t timeout_ns);
 /* As weft_queue_put with an absolute deadline: ETIMEDOUT (never EAGAIN) once d has
- * passed with the queue still full. */
+ * passed with the queue still full; ECANCELED once d's token (or an ancestor) has
+ * fired with the queue still full (item not put). */
 WEFT_INLINE int weft_queue_put_until(weft_queue *q, void *item, weft_deadline d);
 
 /* Put `item` into a WEFT_PRIORITY queue with priority `prio`: gets return the lowest
- * priority first, and equal priorities in the order they were put. As put otherwise;
- * EINVAL on a queue of another kind. */
+ * priority first, and equal priorities in the order they were put. As put otherwise
+ * (the _until twin: ECANCELED as weft_queue_put_until); EINVAL on a queue of another
+ * kind. */
 WEFT_API int weft_queue_put_prio(weft_queue *q, int64_t prio, void *item, int64_t timeout_ns);
 WEFT_API int weft_queue_put_prio_until(weft_queue *q, int64_t prio, void *item, weft_deadline d);
 
@@ -153,15 +161,19 @@ WEFT_API int weft_queue_put_prio_until(weft_queue *q, int64_t prio, void *item, 
  * shut down immediately) or EINVAL (q or item NULL). */
 WEFT_INLINE int weft_queue_get(weft_queue *q, void **item, int64_t timeout_ns);
 /* As weft_queue_get with an absolute deadline: ETIMEDOUT (never EAGAIN) once d has
- * passed with the queue still empty. */
+ * passed with the queue still empty; ECANCELED once d's token (or an ancestor) has
+ * fired with the queue still empty (nothing taken, *item unchanged). */
 WEFT_INLINE int weft_queue_get_until(weft_queue *q, void **item, weft_deadline d);
 
 /* Batches: move up to n items for one synchronization cost, waiting (as put / get do)
  * only until the first can move. put_many puts items[0..], in order, as room allows;
  * get_many fills items[0..] in the order single gets would return them. Return how
  * many moved, or a negative errno: -EAGAIN, -ETIMEDOUT, -ESHUTDOWN, -ENOMEM, -EINVAL
- * (q NULL, whatever n is; items NULL with n > 0). With n = 0 on a valid q they
- * return 0 at once and touch nothing (items may be NULL). */
+ * (q NULL, whatever n is; items NULL with n > 0); the _until twins also -ECANCELED
+ * (d's token fired before the first item could move: none moved). As they wait only
+ * for the first item, a batch that moved k > 0 returns k, timeout or token alike.
+ * With n = 0 on a valid q they return 0 at once and touch nothing (items may be
+ * NULL). */
 WEFT_API ssize_t weft_queue_put_many(weft_queue *q, void *const *items, size_t n,
                                      int64_t timeout_ns);
 WEFT_API ssize_t weft_queue_put_many_until(weft_queue *q, void *const *items, size_t n,
@@ -185,7 +197,8 @@ WEFT_API int weft_queue_task_done(weft_queue *q);
 
 /* Wait up to timeout_ns until every item put has been marked done (immediately when
  * none is unfinished). Returns 0, ETIMEDOUT (EAGAIN never: timeout 0 is a check that
- * returns ETIMEDOUT) or EINVAL (q NULL). */
+ * returns ETIMEDOUT) or EINVAL (q NULL); join_until also ECANCELED (d's token fired
+ * with tasks unfinished). */
 WEFT_API int weft_queue_join(weft_queue *q, int64_t timeout_ns);
 WEFT_API int weft_queue_join_until(weft_queue *q, weft_deadline d);
 
@@ -218,7 +231,8 @@ WEFT_API int weft_simplequeue_put(weft_simplequeue *q, void *item);
 /* Take the oldest item into *item, waiting up to timeout_ns while it is empty.
  * Returns 0, EAGAIN (timeout 0 and empty), ETIMEDOUT or EINVAL (q or item NULL). */
 WEFT_API int weft_simplequeue_get(weft_simplequeue *q, void **item, int64_t timeout_ns);
-/* As weft_simplequeue_get with an absolute deadline (ETIMEDOUT, never EAGAIN). */
+/* As weft_simplequeue_get with an absolute deadline (ETIMEDOUT, never EAGAIN;
+ * ECANCELED once d's token has fired with the queue still empty: nothing taken). */
 WEFT_API int weft_simplequeue_get_until(weft_simplequeue *q, void **item, weft_deadline d);
 
 /* Snapshots, never blocking: the number of items, and whether it is 0. */

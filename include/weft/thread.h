@@ -67,7 +67,9 @@ WEFT_API int weft_thread_start(weft_thread *th, void *(*fn)(void *), void *arg,
  * another thread right now, or was detached (all its handles were released). */
 WEFT_API int weft_thread_join(weft_thread th, int64_t timeout_ns, void **result);
 
-/* As weft_thread_join with an absolute deadline (see weft_deadline_in). */
+/* As weft_thread_join with an absolute deadline (see weft_deadline_in). Also
+ * ECANCELED once d's token (weft/cancel.h, or an ancestor) has fired with the
+ * thread still running: nothing is reaped, and it can be joined again later. */
 WEFT_API int weft_thread_join_until(weft_thread th, weft_deadline d, void **result);
 
 /* True from start until the thread's function has returned (or it called
@@ -136,7 +138,8 @@ WEFT_API size_t weft_thread_enumerate(weft_thread *buf, size_t n);
  * Returns 0 or ETIMEDOUT. */
 WEFT_API int weft_thread_join_all(int64_t timeout_ns);
 
-/* As weft_thread_join_all with an absolute deadline. */
+/* As weft_thread_join_all with an absolute deadline; ECANCELED once d's token has
+ * fired with a thread still running. */
 WEFT_API int weft_thread_join_all_until(weft_deadline d);
 
 /* End the calling weft thread now with `result` (what join reports), as if its
