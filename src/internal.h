@@ -121,6 +121,13 @@ WF_HIDDEN uint32_t wf_rlock_release_all(weft_rlock *r);
  * again with recursion count `count` (as returned by wf_rlock_release_all). */
 WF_HIDDEN void wf_rlock_restore(weft_rlock *r, uint32_t count);
 
+/* For the lock-order checker: how many read holds rw has now (in the word and in
+ * the table, less the table's debts; a snapshot, 0 while it is write-held).
+ * Implemented in src/rwlock.c. */
+#ifdef WEFT_CHECKS
+WF_HIDDEN int64_t wf_rwlock_read_holds(const weft_rwlock *rw);
+#endif
+
 /* Marks the calling thread as one weft must keep running (a pool worker: a task
  * that ended it would strand its future and shrink the pool): while set,
  * weft_thread_exit refuses with EPERM. Implemented in src/thread.c. */

@@ -1,8 +1,9 @@
 /* The lock-order checker of a checking build (meson -Dchecks=true; the default
- * build does not compile this file). The headers of such a build route weft_lock
- * and weft_rlock acquire and release to the weft__checked_* functions here
- * (include/weft/lock.h, rlock.h), which record the order and then run the usual
- * fast path; condition waits report their release and re-acquire (src/cond.c).
+ * build does not compile this file). The headers of such a build route weft_lock,
+ * weft_rlock and weft_rwlock acquire and release to the weft__checked_* functions
+ * here (include/weft/lock.h, rlock.h, rwlock.h), which record the order and then
+ * run the usual fast path; condition waits report their release and re-acquire
+ * (src/cond.c).
  *
  * State:
  *  - per thread, the stack of held locks (growable, no cap), each entry with the
@@ -26,7 +27,23 @@
  * A weft_lock is not owned: another thread may release it. The stack entry of
  * such a lock goes stale in its acquirer; stale entries (the lock found
  * unlocked) are dropped when the acquirer next validates an acquire. The graph
- * knows nothing of lifetimes: memory reused for another lock inherits its edges. */
+ * knows nothing of lifetimes: memory reused for another lock inherits its edges.
+ *
+ * A weft_rwlock is one node of the graph for both of its sides, and a read
+ * acquire is an acquire like any other: it orders against the locks held, and a
+ * read hold orders the acquires made under it. Readers are not exempt (as Linux
+ * lockdep exempts recursive readers) because a waiting writer stops new readers:
+ * T1 reading A and then B, T2 reading B and then A deadlock once writers wait on
+ * both (each writer waits for one thread's read hold and stops the other's next
+ * read). TSan's detector makes the same choice (its read flag changes no edge).
+ * For the same reason a thread's second blocking read of a lock it reads is a
+ * self-deadlock, as a write acquire by a holder of either side is: a writer that
+ * claims in between waits for the first hold and stops the second. The write
+ * side is known to be held by the thread that took it (the lock lets any thread
+ * release it): its release or downgrade by another thread is reported, and still
+ * done. Stale entries: a write hold found released, a read hold found with no
+ * read hold left on the lock (another thread released it; while others read, it
+ * cannot be told from theirs and stays). */
 #include "lockdep.h"
 
 #include "addrmap.h"
@@ -43,13 +60,14 @@ enum {
     WF_CHECKS_CACHE = 4096,    /* validated chains per thread (a power of two) */
 };
 
-typedef enum wf_held_kind { WF_HELD_LOCK, WF_HELD_RLOCK } wf_held_kind;
+/* READ and WRITE: the two sides of a weft_rwlock. */
+typedef enum wf_held_kind { WF_HELD_LOCK, WF_HELD_RLOCK, WF_HELD_READ, WF_HELD_WRITE } wf_held_kind;
 
 typedef struct wf_held {
     const void *obj;
     void *site;     /* return address of the acquire that took it */
     uint64_t chain; /* hash of the stack's objects up to and including this one */
-    uint32_t depth; /* an rlock's recursion count */
+    uint32_t depth; /* an rlock's recursion count, an rwlock's read holds */
     uint8_t kind;   /* wf_held_kind */
 } wf_held;
 
@@ -367,14 +385,39 @@ static void wf_validate(const void *obj, void *site)
     weft_lock_release(&wf_graph_lock);
 }
 
-/* Drops the entries of weft_locks another thread released (see the top). */
+/* A snapshot of an rwlock's word (its state table is in weft/rwlock.h): held for
+ * writing. relaxed: a hint for the checker's bookkeeping. (Read holds are counted
+ * by wf_rwlock_read_holds, which looks at the table too.) */
+static bool wf_rw_write_held(const weft_rwlock *rw)
+{
+    uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
+    return (s & (WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD)) == (WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD);
+}
+
+
+/* Whether a stack entry still stands for a hold (see the top). */
+static bool wf_live(const wf_held *e)
+{
+    switch (e->kind) {
+    case WF_HELD_LOCK:
+        return weft_lock_locked(e->obj);
+    case WF_HELD_READ:
+        return wf_rwlock_read_holds(e->obj) > 0;
+    case WF_HELD_WRITE:
+        return wf_rw_write_held(e->obj);
+    default:
+        return true; /* an rlock's entry is its owner's: never stale */
+    }
+}
+
+/* Drops the entries of locks another thread released (see the top). */
 static void wf_prune_stale(void)
 {
     size_t k = 0;
     uint64_t chain = 0;
     for (size_t i = 0; i < wf_me.n; i++) {
         wf_held e = wf_me.held[i];
-        if (e.kind == WF_HELD_LOCK && !weft_lock_locked(e.obj))
+        if (!wf_live(&e))
             continue;
         chain = wf_mix(chain, e.obj);
         e.chain = chain;
@@ -595,6 +638,166 @@ int weft__checked_rlock_release(weft_rlock *r)
             wf_pop(e);
     }
     return rc;
+}
+
+/* A blocking acquire of one side of rw: a holder of either side re-acquiring it
+ * is a self-deadlock (see the top), reported before it blocks. */
+static int wf_checked_rwlock(weft_rwlock *rw, bool write, weft_deadline d, void *site)
+{
+    if (rw) {
+        wf_held *e = wf_find(rw);
+        if (e && wf_live(e))
+            wf_self_deadlock(rw, e, site);
+        wf_checks_acquire(rw, site);
+    }
+    int rc = write ? weft_rwlock_write_acquire_until(rw, d) : weft_rwlock_read_acquire_until(rw, d);
+    if (rc == 0) {
+        wf_held *e = write ? NULL : wf_find(rw);
+        if (e && e->kind == WF_HELD_READ)
+            e->depth++; /* a second read hold: no new order */
+        else
+            wf_push(rw, write ? WF_HELD_WRITE : WF_HELD_READ, 1, site);
+    }
+    return rc;
+}
+
+/* A try never blocks: no order check, but what it takes counts as held. */
+static bool wf_checked_rwlock_try(weft_rwlock *rw, bool write, void *site)
+{
+    if (!(write ? weft_rwlock_write_try_acquire(rw) : weft_rwlock_read_try_acquire(rw)))
+        return false;
+    wf_held *e = write ? NULL : wf_find(rw);
+    if (e && e->kind == WF_HELD_READ)
+        e->depth++;
+    else
+        wf_push(rw, write ? WF_HELD_WRITE : WF_HELD_READ, 1, site);
+    return true;
+}
+
+int weft__checked_rwlock_read_acquire(weft_rwlock *rw)
+{
+    return wf_checked_rwlock(rw, false, WEFT_DEADLINE_NEVER, __builtin_return_address(0));
+}
+
+int weft__checked_rwlock_read_acquire_until(weft_rwlock *rw, weft_deadline d)
+{
+    return wf_checked_rwlock(rw, false, d, __builtin_return_address(0));
+}
+
+int weft__checked_rwlock_read_acquire_for(weft_rwlock *rw, int64_t timeout_ns)
+{
+    void *site = __builtin_return_address(0);
+    if (timeout_ns == 0)
+        return !rw ? EINVAL : wf_checked_rwlock_try(rw, false, site) ? 0 : ETIMEDOUT;
+    return wf_checked_rwlock(rw, false, weft_deadline_in(timeout_ns), site);
+}
+
+bool weft__checked_rwlock_read_try_acquire(weft_rwlock *rw)
+{
+    return wf_checked_rwlock_try(rw, false, __builtin_return_address(0));
+}
+
+int weft__checked_rwlock_write_acquire(weft_rwlock *rw)
+{
+    return wf_checked_rwlock(rw, true, WEFT_DEADLINE_NEVER, __builtin_return_address(0));
+}
+
+int weft__checked_rwlock_write_acquire_until(weft_rwlock *rw, weft_deadline d)
+{
+    return wf_checked_rwlock(rw, true, d, __builtin_return_address(0));
+}
+
+int weft__checked_rwlock_write_acquire_for(weft_rwlock *rw, int64_t timeout_ns)
+{
+    void *site = __builtin_return_address(0);
+    if (timeout_ns == 0)
+        return !rw ? EINVAL : wf_checked_rwlock_try(rw, true, site) ? 0 : ETIMEDOUT;
+    return wf_checked_rwlock(rw, true, weft_deadline_in(timeout_ns), site);
+}
+
+bool weft__checked_rwlock_write_try_acquire(weft_rwlock *rw)
+{
+    return wf_checked_rwlock_try(rw, true, __builtin_return_address(0));
+}
+
+/* A read release by a thread without a read hold of its own releases another
+ * thread's: not owned, not an error. */
+int weft__checked_rwlock_read_release(weft_rwlock *rw)
+{
+    int rc = weft_rwlock_read_release(rw);
+    if (rc == 0) {
+        wf_held *e = wf_find(rw);
+        if (e && e->kind == WF_HELD_READ && --e->depth == 0)
+            wf_pop(e);
+    }
+    return rc;
+}
+
+/* The write side's holder is known: `what` (a release or a downgrade) by a thread
+ * that did not take the write hold is reported, once per lock, and goes on. */
+static void wf_rw_not_writer(const weft_rwlock *rw, const char *what, int rc, void *site)
+{
+    if (!wf_first_report(rw))
+        return;
+    fprintf(stderr, "weft checks: %s the write hold of ", what);
+    wf_report_lock("rwlock", rw);
+    fputs(rc == EPERM ? ", which no thread holds, at:\n"
+                      : ", which this thread does not hold (another thread took it), at:\n",
+          stderr);
+    wf_report_here(site);
+    wf_report_end();
+}
+
+/* The caller's write entry of rw, if it has one (stale or not). */
+static wf_held *wf_rw_writer_entry(const weft_rwlock *rw)
+{
+    wf_held *e = rw ? wf_find(rw) : NULL;
+    return e && e->kind == WF_HELD_WRITE ? e : NULL;
+}
+
+int weft__checked_rwlock_write_release(weft_rwlock *rw)
+{
+    void *site = __builtin_return_address(0);
+    wf_held *e = wf_rw_writer_entry(rw);
+    int rc = weft_rwlock_write_release(rw);
+    if (rc != EINVAL && !e)
+        wf_rw_not_writer(rw, "releasing", rc, site);
+    if (rc == 0 && e)
+        wf_pop(e);
+    return rc;
+}
+
+int weft__checked_rwlock_downgrade(weft_rwlock *rw)
+{
+    void *site = __builtin_return_address(0);
+    wf_held *e = wf_rw_writer_entry(rw);
+    int rc = weft_rwlock_downgrade(rw);
+    if (rc != EINVAL && !e)
+        wf_rw_not_writer(rw, "downgrading", rc, site);
+    if (rc == 0) {
+        if (e) { /* the same place in the order, now a read hold */
+            e->kind = WF_HELD_READ;
+            e->depth = 1;
+        } else {
+            wf_push(rw, WF_HELD_READ, 1, site); /* the read hold is the caller's */
+        }
+    }
+    return rc;
+}
+
+/* An upgrade never blocks: no order check; the read hold becomes the write hold. */
+bool weft__checked_rwlock_try_upgrade(weft_rwlock *rw)
+{
+    if (!weft_rwlock_try_upgrade(rw))
+        return false;
+    wf_held *e = wf_find(rw);
+    if (e && e->kind == WF_HELD_READ) {
+        e->kind = WF_HELD_WRITE;
+        e->depth = 1;
+    } else {
+        wf_push(rw, WF_HELD_WRITE, 1, __builtin_return_address(0));
+    }
+    return true;
 }
 
 /* ---- condition waits (src/cond.c) and thread exit ----------------------------- */

@@ -52,7 +52,27 @@
  * Sleeping. Queued readers sleep on `state` (RSLEEP, flag-then-wait); writers
  * waiting to claim sleep on `writers`, counted in its low bits; the claiming
  * writer sleeps on `writers` with DRAIN until the readers leave. Every waker
- * changes the word slept on before it wakes. */
+ * changes the word slept on before it wakes.
+ *
+ * Cancellation. A deadline's token is looked at wherever a call would block:
+ * before a reader queues, before each spin and at each wakeup (wf_sleep watches
+ * it); a fired token unwinds exactly as a timeout does (a queued reader leaves the
+ * queue, a claiming writer gives its claim up through wf_rw_let_go, which clears
+ * WRITER and wakes the readers queued behind it, so none stays stopped by a
+ * writer that has gone), and the public boundary turns the ETIMEDOUT into
+ * ECANCELED (wf_cancel_result).
+ *
+ * TSan (src/tsan.h). A TSan program's fast paths tell its own handoffs, as mutex
+ * operations or as instrumented atomics (WEFT_TSAN_NO_MUTEX); what the library
+ * does out of sight is told here, as its atomics would tell it: every release
+ * done here publishes on `state` (wf_tsan_release), a slow read acquire acquires
+ * it, and a slow write acquire (or an upgrade) acquires it and the lock's slot in
+ * every row, where readers in the table release with a store of their own fast
+ * path. (A slot is shared by the locks that hash to it: a writer may so seem to
+ * follow a reader of another lock, which can only hide a race, never invent one.)
+ * The row allocation and its return at thread exit take wf_rw_lock with TSan's
+ * synchronisation ignored: bookkeeping, which must not order one thread's first
+ * read after another's. */
 #include "os.h"
 #include "waiting.h"
 
@@ -125,6 +145,7 @@ static _Atomic uintptr_t *wf_rw_row(void)
     _Atomic uintptr_t *row = weft__rwlock_row;
     if (WF_LIKELY(row != NULL))
         return row;
+    wf_tsan_ignore_begin();
     weft_lock_acquire(&wf_rw_lock);
     if (!wf_rw_no_row_ready) {
         for (int i = 0; i < WEFT_RWLOCK_ROW_SLOTS; i++)
@@ -147,6 +168,7 @@ static _Atomic uintptr_t *wf_rw_row(void)
         break;
     }
     weft_lock_release(&wf_rw_lock);
+    wf_tsan_ignore_end();
     weft__rwlock_row = row;
     wf_exit_register(WF_EXIT_READERS, wf_rw_thread_exit);
     wf_exit_arm();
@@ -296,6 +318,7 @@ static void wf_rw_thread_exit(void)
     if (row == wf_rw_no_row)
         return;
     size_t r = ((uintptr_t)row - (uintptr_t)wf_rw_table) / sizeof wf_rw_table[0];
+    wf_tsan_ignore_begin();
     weft_lock_acquire(&wf_rw_lock);
     /* relaxed: debts only change under wf_rw_lock, which we hold. */
     if (atomic_load_explicit(&wf_rw_debts, memory_order_relaxed)) {
@@ -309,7 +332,21 @@ static void wf_rw_thread_exit(void)
     }
     wf_rw_rows_taken[r / 64] &= ~((uint64_t)1 << (r % 64));
     weft_lock_release(&wf_rw_lock);
+    wf_tsan_ignore_end();
 }
+
+#ifdef WEFT_CHECKS
+int64_t wf_rwlock_read_holds(const weft_rwlock *rw)
+{
+    /* relaxed: a snapshot for the checker's bookkeeping. */
+    uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
+    if (s & WEFT_RWLOCK_HELD)
+        return 0;
+    uint32_t entries = 0;
+    int64_t table = (s & WEFT_RWLOCK_SLOTS) ? wf_rw_table_readers(rw, &entries, NULL) : 0;
+    return (int64_t)WF_RW_READERS(s) + table;
+}
+#endif
 
 /* ---- the bias -------------------------------------------------------------------- */
 
@@ -424,23 +461,31 @@ static int wf_rw_read_wait(weft_rwlock *rw, uint32_t seen, weft_deadline d)
         }
         /* A brief spin, for a writer about to let go; none once others sleep
          * (with more threads than CPUs the spinner holds a CPU the writer, or the
-         * readers it waits for, may need). */
-        if (!(seen & WEFT_RWLOCK_RSLEEP) && wf_spin(&spin)) {
+         * readers it waits for, may need), nor once the token has fired. */
+        bool cancelled = wf_cancelled(d);
+        if (!cancelled && !(seen & WEFT_RWLOCK_RSLEEP) && wf_spin(&spin)) {
             /* relaxed: only a look; wf_rw_come_in acquires. */
             seen = atomic_load_explicit(&rw->state, memory_order_relaxed);
             continue;
         }
         /* Lost wakeup avoided: the writer clears WRITER (and RSLEEP) before it wakes
-         * us; we sleep only while the word still shows WRITER and RSLEEP. */
-        if (wf_sleep_flagged(&rw->state, &seen, WEFT_RWLOCK_RSLEEP, d) != ETIMEDOUT)
+         * us; we sleep only while the word still shows WRITER and RSLEEP. (A fired
+         * token makes the sleep return ETIMEDOUT at once.) */
+        if (!cancelled && wf_sleep_flagged(&rw->state, &seen, WEFT_RWLOCK_RSLEEP, d) != ETIMEDOUT)
             continue;
-        /* Past the deadline: leave the queue, unless the writer let go meanwhile. */
-        while (seen & WEFT_RWLOCK_WRITER)
+        /* Past the deadline, or cancelled: leave the queue, unless the writer let go
+         * meanwhile (then the hold is ours: the call completes). QUEUED is only a
+         * count, so leaving it takes nothing from the readers still queued; the
+         * last to leave clears RSLEEP too, so the word is as if we never came. */
+        while (seen & WEFT_RWLOCK_WRITER) {
+            uint32_t left = seen - WEFT_RWLOCK_QUEUED_ONE;
+            if (WF_RW_QUEUED(left) == 0)
+                left &= ~WEFT_RWLOCK_RSLEEP; /* nobody queued: nobody asleep */
             /* relaxed: leaving publishes nothing. */
-            if (atomic_compare_exchange_weak_explicit(&rw->state, &seen,
-                                                      seen - WEFT_RWLOCK_QUEUED_ONE,
-                                                      memory_order_relaxed, memory_order_relaxed))
+            if (atomic_compare_exchange_weak_explicit(&rw->state, &seen, left, memory_order_relaxed,
+                                                      memory_order_relaxed))
                 return ETIMEDOUT;
+        }
     }
 }
 
@@ -472,10 +517,8 @@ static void wf_rw_settle_on_acquire(weft_rwlock *rw, _Atomic uintptr_t *row)
     weft_lock_release(&wf_rw_lock);
 }
 
-int weft__rwlock_read_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
+static int wf_rw_read(weft_rwlock *rw, weft_deadline d, bool try_only)
 {
-    if (rw == NULL)
-        return EINVAL;
     _Atomic uintptr_t *row = wf_rw_row();
     int allowed = -1; /* whether we may turn the bias on: looked up once, if needed */
     /* relaxed: the CAS below decides. */
@@ -485,6 +528,8 @@ int weft__rwlock_read_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
             if (WF_RW_READERS(s) + WF_RW_QUEUED(s) >= WEFT_RWLOCK_READERS_MAX) {
                 if (try_only)
                     return EBUSY;
+                if (wf_cancelled(d))
+                    return ETIMEDOUT;
                 sched_yield(); /* full: wait for room */
                 s = atomic_load_explicit(&rw->state, memory_order_relaxed);
                 continue;
@@ -510,7 +555,11 @@ int weft__rwlock_read_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
         }
         if (try_only)
             return EBUSY;
-        /* A writer has claimed the lock: queue behind it. */
+        /* A writer has claimed the lock: we would block. A fired token ends the
+         * call here, before it queues (the boundary makes it ECANCELED). */
+        if (wf_cancelled(d))
+            return ETIMEDOUT;
+        /* Queue behind the writer. */
         if (WF_RW_QUEUED(s) == WEFT_RWLOCK_QUEUED_MAX ||
             WF_RW_READERS(s) + WF_RW_QUEUED(s) >= WEFT_RWLOCK_READERS_MAX) {
             sched_yield(); /* full: wait for room */
@@ -523,6 +572,18 @@ int weft__rwlock_read_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
                                                   memory_order_relaxed, memory_order_relaxed))
             return wf_rw_read_wait(rw, s + WEFT_RWLOCK_QUEUED_ONE, d);
     }
+}
+
+int weft__rwlock_read_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
+{
+    if (rw == NULL)
+        return EINVAL;
+    int r = wf_rw_read(rw, d, try_only);
+    /* The writer before us let go on `state` (in a TSan program's own fast path,
+     * or here, told by wf_tsan_release). */
+    if (r == 0)
+        wf_tsan_acquire(&rw->state);
+    return wf_cancel_result(r, d);
 }
 
 void weft__rwlock_read_undo(weft_rwlock *rw, _Atomic uintptr_t *slot)
@@ -539,6 +600,9 @@ int weft__rwlock_read_release_slow(weft_rwlock *rw)
 {
     if (rw == NULL)
         return EINVAL;
+    /* Before any of the releases below, whichever it is (an EPERM tells one more,
+     * harmlessly): the next writer acquires it. */
+    wf_tsan_release(&rw->state);
     _Atomic uintptr_t *row = weft__rwlock_row;
     _Atomic uintptr_t *slot = row ? row + WEFT__RWLOCK_SLOT(rw) : NULL;
     /* relaxed: our own row. */
@@ -622,8 +686,8 @@ static int wf_rw_writer_sleep(weft_rwlock *rw, weft_deadline d)
     return r;
 }
 
-/* The claimer sleeps until a reader leaves (or `d`). `table` says the table held
- * readers at the last look. Returns 0 or ETIMEDOUT. */
+/* The claimer sleeps until a reader leaves (or `d`, or its token). `table` says
+ * the table held readers at the last look. Returns 0 or ETIMEDOUT. */
 static int wf_rw_drain_sleep(weft_rwlock *rw, wf_rw_watch *watch, bool table, int64_t started,
                              weft_deadline d)
 {
@@ -658,11 +722,14 @@ static int wf_rw_drain_sleep(weft_rwlock *rw, wf_rw_watch *watch, bool table, in
     /* Lost wakeup avoided: a reader leaving after the look above finds DRAIN and
      * moves the word before it wakes (weft__rwlock_wake_drain); we sleep on `w`. */
     int r = wf_sleep(&rw->writers, w, until);
-    return r == ETIMEDOUT && until.ns == d.ns ? ETIMEDOUT : 0;
+    /* A poll's own timeout is no timeout; a fired token (until carries it) is. */
+    return r == ETIMEDOUT && (until.ns == d.ns || wf_cancelled(d)) ? ETIMEDOUT : 0;
 }
 
 /* The claimer of `claimed` (its CAS cleared BIAS if `revoking`) waits for the readers
- * it found to leave, then holds the lock. A try gives up at once. */
+ * it found to leave, then holds the lock. A try gives up at once; a timeout or a
+ * fired token gives the claim up (wf_rw_let_go: WRITER clears and the readers
+ * queued behind it are woken, so no reader stays stopped by a writer gone). */
 static int wf_rw_drain(weft_rwlock *rw, uint32_t claimed, bool revoking, weft_deadline d,
                        bool try_only)
 {
@@ -691,7 +758,7 @@ static int wf_rw_drain(weft_rwlock *rw, uint32_t claimed, bool revoking, weft_de
                 wf_rw_inhibit_after(rw, started);
             return 0;
         }
-        if (try_only || timed_out) {
+        if (try_only || timed_out || wf_cancelled(d)) {
             if (revoking) /* revoked all the same: the bias stays off a while */
                 wf_rw_inhibit_after(rw, started);
             wf_rw_let_go(rw, WEFT_RWLOCK_WRITER, 0);
@@ -703,10 +770,8 @@ static int wf_rw_drain(weft_rwlock *rw, uint32_t claimed, bool revoking, weft_de
     }
 }
 
-int weft__rwlock_write_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
+static int wf_rw_write(weft_rwlock *rw, weft_deadline d, bool try_only)
 {
-    if (rw == NULL)
-        return EINVAL;
     wf_spinner spin = wf_spinner_start(WF_SPIN_LOCK);
     wf_spinner turn = wf_spinner_start(WF_SPIN_LOCK); /* the queued readers' turn */
     /* relaxed: the CAS below decides. */
@@ -715,11 +780,17 @@ int weft__rwlock_write_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
         if (!(s & WEFT_RWLOCK_WRITER)) {
             if (try_only && (WF_RW_READERS(s) > 0 || WF_RW_QUEUED(s) > 0))
                 return EBUSY;
-            if (WF_RW_QUEUED(s) > 0 && wf_spin(&turn)) {
-                /* Readers that queued behind the last writer are coming in (woken
-                 * when it let go); they go first, for as long as a lock's spin. */
-                s = atomic_load_explicit(&rw->state, memory_order_relaxed);
-                continue;
+            if (WF_RW_QUEUED(s) > 0) {
+                /* Waiting for them is blocking: a fired token ends the call. */
+                if (wf_cancelled(d))
+                    return ETIMEDOUT;
+                if (wf_spin(&turn)) {
+                    /* Readers that queued behind the last writer are coming in
+                     * (woken when it let go); they go first, for as long as a
+                     * lock's spin. */
+                    s = atomic_load_explicit(&rw->state, memory_order_relaxed);
+                    continue;
+                }
             }
             uint32_t claimed = (s | WEFT_RWLOCK_WRITER) & ~WEFT_RWLOCK_BIAS;
             /* seq_cst: BIAS clears before we look at the table (the pair with an
@@ -732,6 +803,10 @@ int weft__rwlock_write_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
         }
         if (try_only)
             return EBUSY;
+        /* Another writer has it: we would block. Nothing of ours is in the words
+         * yet, so a fired token ends the call here. */
+        if (wf_cancelled(d))
+            return ETIMEDOUT;
         if (wf_spin(&spin)) {
             s = atomic_load_explicit(&rw->state, memory_order_relaxed);
             continue;
@@ -739,7 +814,7 @@ int weft__rwlock_write_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
         int r = wf_rw_writer_sleep(rw, d);
         if (r == ETIMEDOUT) {
             /* A last look; and a wake we took without claiming goes to the next. */
-            if (weft__rwlock_write_slow(rw, d, true) == 0)
+            if (wf_rw_write(rw, d, true) == 0)
                 return 0;
             s = atomic_load_explicit(&rw->state, memory_order_relaxed);
             if (!(s & WEFT_RWLOCK_WRITER) &&
@@ -751,10 +826,38 @@ int weft__rwlock_write_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
     }
 }
 
+/* Under TSan: what the readers before a new write hold did, they published on
+ * `state` (released here, or by a TSan program's own atomics) or, in the table,
+ * with the store that emptied their slot (in a TSan program's fast path): acquire
+ * both. One predictable branch without TSan. */
+static void wf_rw_tsan_acquire_readers(const weft_rwlock *rw)
+{
+    if (WF_LIKELY(__tsan_acquire == NULL))
+        return;
+    wf_tsan_acquire(&rw->state);
+    /* relaxed: a row handed out later held no reader of ours before the claim. */
+    uint32_t rows = atomic_load_explicit(&wf_rw_rows_used, memory_order_relaxed);
+    size_t i = WEFT__RWLOCK_SLOT(rw);
+    for (uint32_t r = 0; r < rows; r++)
+        wf_tsan_acquire(&wf_rw_table[r][i]);
+}
+
+int weft__rwlock_write_slow(weft_rwlock *rw, weft_deadline d, bool try_only)
+{
+    if (rw == NULL)
+        return EINVAL;
+    int r = wf_rw_write(rw, d, try_only);
+    if (r == 0)
+        wf_rw_tsan_acquire_readers(rw);
+    return wf_cancel_result(r, d);
+}
+
 int weft__rwlock_write_release_slow(weft_rwlock *rw)
 {
     if (rw == NULL)
         return EINVAL;
+    /* Before the release (an EPERM tells one more, harmlessly). */
+    wf_tsan_release(&rw->state);
     return wf_rw_let_go(rw, WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD, 0) ? 0 : EPERM;
 }
 
@@ -764,6 +867,8 @@ int weft_rwlock_downgrade(weft_rwlock *rw)
 {
     if (rw == NULL)
         return EINVAL;
+    /* The readers let in with us follow the write section. */
+    wf_tsan_release(&rw->state);
     return wf_rw_let_go(rw, WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD, 1) ? 0 : EPERM;
 }
 
@@ -814,5 +919,6 @@ bool weft_rwlock_try_upgrade(weft_rwlock *rw)
     }
     if (revoking)
         wf_rw_inhibit_after(rw, started);
+    wf_rw_tsan_acquire_readers(rw);
     return true;
 }

@@ -529,9 +529,167 @@ static void writer_sleeps_until_readers_leave(void)
     }
 }
 
+/* ---- cancellation ------------------------------------------------------------------ */
+
+static weft_cancel token;
+static _Atomic int waiting; /* a cancellable call is about to block */
+
+static weft_deadline cancellable(void)
+{
+    CHECK_EQ(weft_cancel_init(&token), 0);
+    return weft_deadline_with_cancel(WEFT_DEADLINE_NEVER, &token);
+}
+
+static void *cancelled_reader(void *arg)
+{
+    weft_deadline d = *(weft_deadline *)arg;
+    atomic_store(&waiting, 1);
+    CHECK_EQ(weft_rwlock_read_acquire_until(&shared, d), ECANCELED);
+    return NULL;
+}
+
+static void *cancelled_writer(void *arg)
+{
+    weft_deadline d = *(weft_deadline *)arg;
+    atomic_store(&waiting, 1);
+    CHECK_EQ(weft_rwlock_write_acquire_until(&shared, d), ECANCELED);
+    return NULL;
+}
+
+/* A token fired before the call: a call that would block returns ECANCELED at
+ * once and changes nothing; one that can complete completes. */
+static void cancel_fired_before_the_call(void)
+{
+    weft_deadline d = cancellable();
+    CHECK_EQ(weft_cancel_fire(&token), 0);
+    /* free: both sides are taken, fired token or not */
+    CHECK_EQ(weft_rwlock_read_acquire_until(&shared, d), 0);
+    CHECK_EQ(weft_rwlock_read_release(&shared), 0);
+    CHECK_EQ(weft_rwlock_write_acquire_until(&shared, d), 0);
+    /* write-held: neither side queues or counts itself in */
+    CHECK_UNCHANGED(&shared, weft_rwlock_read_acquire_until(&shared, d), ECANCELED);
+    CHECK_EQ(weft_rwlock_write_release(&shared), 0);
+    CHECK_EQ(weft_rwlock_write_acquire(&shared), 0);
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, cancelled_writer, &d), 0);
+    CHECK_EQ(pthread_join(th, NULL), 0);
+    CHECK_EQ(state_of(&shared), WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD);
+    CHECK_EQ(writers_of(&shared) & (WEFT_RWLOCK_WSLEEPERS_MASK | WEFT_RWLOCK_DRAIN), 0);
+    CHECK_EQ(weft_rwlock_write_release(&shared), 0);
+    /* read-held, in the word and then in the table: the writer claims nothing */
+    for (int round = 0; round < 2; round++) {
+        if (round == 1)
+            warm_bias(&shared);
+        CHECK_EQ(weft_rwlock_read_acquire(&shared), 0);
+        CHECK_EQ(pthread_create(&th, NULL, cancelled_writer, &d), 0);
+        CHECK_EQ(pthread_join(th, NULL), 0);
+        CHECK(!claimed(&shared));
+        CHECK(weft_rwlock_read_try_acquire(&shared));
+        CHECK_EQ(weft_rwlock_read_release(&shared), 0);
+        CHECK_EQ(weft_rwlock_read_release(&shared), 0);
+        CHECK(free_for_writing(&shared));
+    }
+    /* the _for twins carry no token: a timeout is still a timeout */
+    CHECK_EQ(weft_rwlock_write_acquire(&shared), 0);
+    CHECK_EQ(weft_rwlock_read_acquire_for(&shared, WEFT_US(100)), ETIMEDOUT);
+    CHECK_EQ(weft_rwlock_write_release(&shared), 0);
+}
+
+/* A reader queued behind a writer is cancelled: ECANCELED, it has left the queue,
+ * and the writer's hold is untouched; readers get in once the writer lets go. */
+static void cancel_reader_blocked_behind_writer(void)
+{
+    for (int round = 0; round < 3; round++) {
+        weft_deadline d = cancellable();
+        atomic_store(&waiting, 0);
+        CHECK_EQ(weft_rwlock_write_acquire(&shared), 0);
+        uint32_t before = state_of(&shared);
+        pthread_t th;
+        CHECK_EQ(pthread_create(&th, NULL, cancelled_reader, &d), 0);
+        EVENTUALLY(queued_of(&shared) == 1);
+        if (round > 0)
+            usleep(20000); /* most likely asleep by now; correct either way */
+        CHECK_EQ(weft_cancel_fire(&token), 0);
+        CHECK_EQ(pthread_join(th, NULL), 0);
+        CHECK_EQ(state_of(&shared), before); /* not queued, not asleep, still held */
+        CHECK(!weft_rwlock_read_try_acquire(&shared));
+        CHECK_EQ(weft_rwlock_write_release(&shared), 0);
+        CHECK(weft_rwlock_read_try_acquire(&shared));
+        CHECK_EQ(weft_rwlock_read_release(&shared), 0);
+        CHECK(free_for_writing(&shared));
+    }
+}
+
+static void *read_once(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(weft_rwlock_read_acquire(&shared), 0);
+    atomic_fetch_add(&reader_at, 1);
+    CHECK_EQ(weft_rwlock_read_release(&shared), 0);
+    return NULL;
+}
+
+/* A writer that has claimed the lock and waits for readers is cancelled:
+ * ECANCELED, its claim is given up, the reader that queued behind it gets in and
+ * new readers are no longer stopped. Readers in the word and in the table. */
+static void cancel_writer_blocked_behind_readers(void)
+{
+    for (int round = 0; round < 4; round++) {
+        reset_order();
+        weft_deadline d = cancellable();
+        if (round % 2)
+            warm_bias(&shared);
+        CHECK_EQ(weft_rwlock_read_acquire(&shared), 0);
+        pthread_t w, r;
+        CHECK_EQ(pthread_create(&w, NULL, cancelled_writer, &d), 0);
+        EVENTUALLY(claimed(&shared));
+        CHECK_EQ(pthread_create(&r, NULL, read_once, NULL), 0);
+        EVENTUALLY(queued_of(&shared) == 1); /* stopped by the claim */
+        if (round >= 2)
+            usleep(20000); /* both most likely asleep by now */
+        CHECK_EQ(atomic_load(&reader_at), 0);
+        CHECK_EQ(weft_cancel_fire(&token), 0);
+        CHECK_EQ(pthread_join(w, NULL), 0);
+        CHECK_EQ(pthread_join(r, NULL), 0); /* the queued reader got in */
+        CHECK_EQ(atomic_load(&reader_at), 1);
+        CHECK(!claimed(&shared));
+        CHECK_EQ(queued_of(&shared), 0);
+        CHECK_EQ(writers_of(&shared) & (WEFT_RWLOCK_WSLEEPERS_MASK | WEFT_RWLOCK_DRAIN), 0);
+        CHECK(weft_rwlock_read_try_acquire(&shared)); /* new readers get in */
+        CHECK_EQ(weft_rwlock_read_release(&shared), 0);
+        CHECK(!free_for_writing(&shared)); /* ours still */
+        CHECK_EQ(weft_rwlock_read_release(&shared), 0);
+        CHECK(free_for_writing(&shared));
+    }
+}
+
+/* A writer waiting for another writer is cancelled: ECANCELED, no longer counted
+ * among the sleepers, the holder's hold untouched. */
+static void cancel_writer_blocked_behind_writer(void)
+{
+    for (int round = 0; round < 2; round++) {
+        weft_deadline d = cancellable();
+        atomic_store(&waiting, 0);
+        CHECK_EQ(weft_rwlock_write_acquire(&shared), 0);
+        pthread_t w;
+        CHECK_EQ(pthread_create(&w, NULL, cancelled_writer, &d), 0);
+        EVENTUALLY(atomic_load(&waiting) == 1);
+        if (round == 1)
+            EVENTUALLY((writers_of(&shared) & WEFT_RWLOCK_WSLEEPERS_MASK) == 1); /* asleep */
+        CHECK_EQ(weft_cancel_fire(&token), 0);
+        CHECK_EQ(pthread_join(w, NULL), 0);
+        CHECK_EQ(state_of(&shared), WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD);
+        CHECK_EQ(writers_of(&shared) & WEFT_RWLOCK_WSLEEPERS_MASK, 0);
+        CHECK_EQ(weft_rwlock_write_release(&shared), 0);
+        CHECK(free_for_writing(&shared));
+    }
+}
+
 TEST_MAIN(TEST(layout_and_zero_init), TEST(every_verb), TEST(null_is_einval),
           TEST(misuse_changes_nothing), TEST(bias_and_revocation), TEST(many_locks_one_thread),
           TEST(any_thread_may_release), TEST(write_released_by_another_thread), TEST(timeouts),
           TEST(waiting_writer_stops_new_readers), TEST(queued_readers_before_next_writer),
           TEST(downgrade_lets_readers_in_not_writers), TEST(try_upgrade_only_as_sole_reader),
-          TEST(writer_sleeps_until_readers_leave))
+          TEST(writer_sleeps_until_readers_leave), TEST(cancel_fired_before_the_call),
+          TEST(cancel_reader_blocked_behind_writer), TEST(cancel_writer_blocked_behind_readers),
+          TEST(cancel_writer_blocked_behind_writer))

@@ -40,6 +40,23 @@
  * no such call it re-checks at intervals instead (at most an eighth of the time
  * it has waited).
  *
+ * Under ThreadSanitizer (a program built with -fsanitize=thread; see README) the
+ * two sides are announced to TSan as one mutex, the read side with its read flag,
+ * so its lock-order detector knows them, and a downgrade or an upgrade is told as
+ * the release and the acquire it amounts to. As for weft_lock, a write hold
+ * released by another thread is a mutex misuse to TSan: a translation unit that
+ * does so defines WEFT_TSAN_NO_MUTEX (weft/common.h).
+ *
+ * In a checking build (meson -Dchecks=true, weft/config.h) every acquire and
+ * release goes through the lock-order checker: both sides record the order
+ * against the locks the thread holds (a read hold counts as a hold: a writer
+ * waiting for one reader stops every other, so two readers taking two locks in
+ * opposite orders can deadlock), and it reports an acquire by a thread that
+ * already holds the lock on either side (it waits for itself, or, for a second
+ * read hold, for any writer that claims in between), the release of a write hold
+ * by a thread that did not take it (still allowed; the checker knows who took
+ * it), and a thread that exits holding the lock. See src/lockdep.c.
+ *
  * Limits: 256 threads hold rows at a time (a row is given back when its thread
  * exits); readers in further threads, and a thread's second read hold of a lock
  * (or of two locks that hash to the same slot), count in the lock word. At most
@@ -142,7 +159,10 @@ WEFT_INLINE bool weft_rwlock_read_try_acquire(weft_rwlock *rw);
  * ahead, or EINVAL if rw is NULL. */
 WEFT_INLINE int weft_rwlock_read_acquire_for(weft_rwlock *rw, int64_t timeout_ns);
 
-/* As weft_rwlock_read_acquire_for with an absolute deadline (weft_deadline_in). */
+/* As weft_rwlock_read_acquire_for with an absolute deadline (weft_deadline_in).
+ * Also ECANCELED once the deadline's token (weft/cancel.h) has fired while the
+ * call would block: it then holds nothing and has left the readers' queue (a
+ * free lock is still taken, fired token or not). */
 WEFT_INLINE int weft_rwlock_read_acquire_until(weft_rwlock *rw, weft_deadline d);
 
 /* Release a read hold; never blocks. Returns 0, EPERM if no reader holds the lock
@@ -168,7 +188,11 @@ WEFT_INLINE bool weft_rwlock_write_try_acquire(weft_rwlock *rw);
  * EINVAL if rw is NULL. */
 WEFT_INLINE int weft_rwlock_write_acquire_for(weft_rwlock *rw, int64_t timeout_ns);
 
-/* As weft_rwlock_write_acquire_for with an absolute deadline. */
+/* As weft_rwlock_write_acquire_for with an absolute deadline. Also ECANCELED once
+ * the deadline's token (weft/cancel.h) has fired while the call would block: it
+ * then holds nothing, and a claim it had made is given up as on a timeout (the
+ * readers queued behind it go in; new readers are no longer stopped; as a try
+ * does, it may have turned the bias off). */
 WEFT_INLINE int weft_rwlock_write_acquire_until(weft_rwlock *rw, weft_deadline d);
 
 /* Release the write hold; never blocks. Returns 0, EPERM if no writer holds the
@@ -191,6 +215,12 @@ WEFT_API int weft_rwlock_downgrade(weft_rwlock *rw);
 WEFT_API bool weft_rwlock_try_upgrade(weft_rwlock *rw);
 
 #ifdef WEFT_HAVE_INLINE
+/* Under TSan (weft/common.h) each acquire and release below is announced as a
+ * mutex operation on rw, the read side with TSan's read flag; out-of-line calls
+ * made inside an announcement run diverted (WEFT__TSAN_SLOW). This one is for the
+ * calls that return nothing. */
+#define WEFT__RWLOCK_SLOW_VOID(rw, call) ((void)WEFT__TSAN_SLOW(rw, ((call), 0)))
+
 /* The calling thread's row of the visible-readers table: NULL until its first
  * read; a row of always-taken slots once all rows are taken. */
 extern WEFT_API _Thread_local WEFT_ATOMIC(uintptr_t) *weft__rwlock_row
@@ -217,7 +247,7 @@ WEFT_INLINE bool weft__rwlock_read_fast(weft_rwlock *rw)
     if (__builtin_expect(
             (atomic_load_explicit(&rw->state, memory_order_seq_cst) & WEFT_RWLOCK_BIAS) != 0, 1))
         return true;
-    weft__rwlock_read_undo(rw, slot); /* a writer came: withdraw */
+    WEFT__RWLOCK_SLOW_VOID(rw, weft__rwlock_read_undo(rw, slot)); /* a writer came: withdraw */
     return false;
 }
 
@@ -225,42 +255,65 @@ WEFT_INLINE bool weft_rwlock_read_try_acquire(weft_rwlock *rw)
 {
     if (__builtin_expect(rw == NULL, 0))
         return false;
-    return weft__rwlock_read_fast(rw) || weft__rwlock_read_slow(rw, WEFT_DEADLINE_NEVER, true) == 0;
-}
-
-WEFT_INLINE int weft_rwlock_read_acquire(weft_rwlock *rw)
-{
-    if (__builtin_expect(rw == NULL, 0))
-        return EINVAL;
-    if (__builtin_expect(weft__rwlock_read_fast(rw), 1))
-        return 0;
-    return weft__rwlock_read_slow(rw, WEFT_DEADLINE_NEVER, false);
+    WEFT__TSAN_PRE_LOCK(rw, WEFT__TSAN_READ_LOCK | WEFT__TSAN_TRY_LOCK);
+    bool ok = weft__rwlock_read_fast(rw) ||
+              WEFT__TSAN_SLOW(rw, weft__rwlock_read_slow(rw, WEFT_DEADLINE_NEVER, true)) == 0;
+    WEFT__TSAN_POST_LOCK(rw, WEFT__TSAN_READ_LOCK | WEFT__TSAN_TRY_LOCK, !ok);
+    return ok;
 }
 
 WEFT_INLINE int weft_rwlock_read_acquire_until(weft_rwlock *rw, weft_deadline d)
 {
     if (__builtin_expect(rw == NULL, 0))
         return EINVAL;
-    if (__builtin_expect(weft__rwlock_read_fast(rw), 1))
-        return 0;
-    return weft__rwlock_read_slow(rw, d, false);
+    WEFT__TSAN_PRE_LOCK(rw, WEFT__TSAN_READ_LOCK | WEFT__TSAN_TIMED(d));
+    int r = __builtin_expect(weft__rwlock_read_fast(rw), 1)
+                ? 0
+                : WEFT__TSAN_SLOW(rw, weft__rwlock_read_slow(rw, d, false));
+    WEFT__TSAN_POST_LOCK(rw, WEFT__TSAN_READ_LOCK | WEFT__TSAN_TIMED(d), r != 0);
+    return r;
+}
+
+WEFT_INLINE int weft_rwlock_read_acquire(weft_rwlock *rw)
+{
+    return weft_rwlock_read_acquire_until(rw, WEFT_DEADLINE_NEVER);
 }
 
 WEFT_INLINE int weft_rwlock_read_acquire_for(weft_rwlock *rw, int64_t timeout_ns)
 {
     if (__builtin_expect(rw == NULL, 0))
         return EINVAL;
-    if (__builtin_expect(weft__rwlock_read_fast(rw), 1))
-        return 0;
-    if (timeout_ns == 0)
-        return weft__rwlock_read_slow(rw, WEFT_DEADLINE_NEVER, true) == 0 ? 0 : ETIMEDOUT;
-    return weft__rwlock_read_slow(rw, weft_deadline_in(timeout_ns), false);
+    WEFT__TSAN_PRE_LOCK(rw, WEFT__TSAN_READ_LOCK | (timeout_ns < 0 ? 0u : WEFT__TSAN_TRY_LOCK));
+    int r = 0;
+    /* The deadline is computed only once the fast path has failed. */
+    if (!__builtin_expect(weft__rwlock_read_fast(rw), 1)) {
+        if (timeout_ns == 0)
+            r = WEFT__TSAN_SLOW(rw, weft__rwlock_read_slow(rw, WEFT_DEADLINE_NEVER, true)) == 0
+                    ? 0
+                    : ETIMEDOUT;
+        else
+            r = WEFT__TSAN_SLOW(rw, weft__rwlock_read_slow(rw, weft_deadline_in(timeout_ns), false));
+    }
+    WEFT__TSAN_POST_LOCK(rw, WEFT__TSAN_READ_LOCK | (timeout_ns < 0 ? 0u : WEFT__TSAN_TRY_LOCK),
+                         r != 0);
+    return r;
 }
 
 WEFT_INLINE int weft_rwlock_read_release(weft_rwlock *rw)
 {
     if (__builtin_expect(rw == NULL, 0))
         return EINVAL;
+#ifdef WEFT__TSAN_MUTEX
+    /* relaxed: a snapshot. A release that finds the lock write-held, or with no
+     * reader in the word and none possible in the table, is EPERM and changes
+     * nothing: no unlock to announce. */
+    uint32_t seen = atomic_load_explicit(&rw->state, memory_order_relaxed);
+    if ((seen & WEFT_RWLOCK_HELD) ||
+        ((seen >> WEFT_RWLOCK_READERS_SHIFT) == 0 && !(seen & WEFT_RWLOCK_SLOTS)))
+        return EPERM;
+#endif
+    WEFT__TSAN_PRE_UNLOCK(rw, WEFT__TSAN_READ_LOCK);
+    bool done = false;
     WEFT_ATOMIC(uintptr_t) *row = weft__rwlock_row;
     if (__builtin_expect(row != NULL, 1)) {
         WEFT_ATOMIC(uintptr_t) *slot = row + WEFT__RWLOCK_SLOT(rw);
@@ -279,41 +332,48 @@ WEFT_INLINE int weft_rwlock_read_release(weft_rwlock *rw)
             if (__builtin_expect(
                     (atomic_load_explicit(&rw->writers, memory_order_relaxed) & WEFT_RWLOCK_DRAIN) != 0,
                     0))
-                weft__rwlock_wake_drain(rw);
-            return 0;
+                WEFT__RWLOCK_SLOW_VOID(rw, weft__rwlock_wake_drain(rw));
+            done = true;
         }
     }
-    return weft__rwlock_read_release_slow(rw);
+    int r = done ? 0 : WEFT__TSAN_SLOW(rw, weft__rwlock_read_release_slow(rw));
+    WEFT__TSAN_POST_UNLOCK(rw, WEFT__TSAN_READ_LOCK);
+    return r;
 }
+
+/* The uncontended write acquire: free, with no reader about and none in the
+ * table: take it whole at once. acquire: the section must see what the last
+ * holder wrote. */
+#define WEFT__RWLOCK_WRITE_CAS(rw, seen)                                                  \
+    atomic_compare_exchange_strong_explicit(&(rw)->state, &(seen),                        \
+                                            WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD,        \
+                                            memory_order_acquire, memory_order_relaxed)
 
 WEFT_INLINE bool weft_rwlock_write_try_acquire(weft_rwlock *rw)
 {
     if (__builtin_expect(rw == NULL, 0))
         return false;
-    /* relaxed: the CAS below decides. */
+    WEFT__TSAN_PRE_LOCK(rw, WEFT__TSAN_TRY_LOCK);
+    /* relaxed: the CAS decides. */
     uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
-    /* acquire: the section must see what the last holder wrote. Free, with no
-     * reader about and none in the table: take it whole at once. */
-    if (__builtin_expect(s == 0, 1) &&
-        atomic_compare_exchange_strong_explicit(&rw->state, &s,
-                                                WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD,
-                                                memory_order_acquire, memory_order_relaxed))
-        return true;
-    return weft__rwlock_write_slow(rw, WEFT_DEADLINE_NEVER, true) == 0;
+    bool ok = (__builtin_expect(s == 0, 1) && WEFT__RWLOCK_WRITE_CAS(rw, s)) ||
+              WEFT__TSAN_SLOW(rw, weft__rwlock_write_slow(rw, WEFT_DEADLINE_NEVER, true)) == 0;
+    WEFT__TSAN_POST_LOCK(rw, WEFT__TSAN_TRY_LOCK, !ok);
+    return ok;
 }
 
 WEFT_INLINE int weft_rwlock_write_acquire_until(weft_rwlock *rw, weft_deadline d)
 {
     if (__builtin_expect(rw == NULL, 0))
         return EINVAL;
-    /* relaxed, acquire: as weft_rwlock_write_try_acquire. */
+    WEFT__TSAN_PRE_LOCK(rw, WEFT__TSAN_TIMED(d));
+    /* relaxed: the CAS decides. */
     uint32_t s = atomic_load_explicit(&rw->state, memory_order_relaxed);
-    if (__builtin_expect(s == 0, 1) &&
-        atomic_compare_exchange_strong_explicit(&rw->state, &s,
-                                                WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD,
-                                                memory_order_acquire, memory_order_relaxed))
-        return 0;
-    return weft__rwlock_write_slow(rw, d, false);
+    int r = __builtin_expect(s == 0, 1) && WEFT__RWLOCK_WRITE_CAS(rw, s)
+                ? 0
+                : WEFT__TSAN_SLOW(rw, weft__rwlock_write_slow(rw, d, false));
+    WEFT__TSAN_POST_LOCK(rw, WEFT__TSAN_TIMED(d), r != 0);
+    return r;
 }
 
 WEFT_INLINE int weft_rwlock_write_acquire(weft_rwlock *rw)
@@ -334,6 +394,15 @@ WEFT_INLINE int weft_rwlock_write_release(weft_rwlock *rw)
 {
     if (__builtin_expect(rw == NULL, 0))
         return EINVAL;
+#ifdef WEFT__TSAN_MUTEX
+    /* relaxed: a snapshot. A release that finds no write hold is EPERM and
+     * changes nothing: no unlock to announce. */
+    if ((atomic_load_explicit(&rw->state, memory_order_relaxed) &
+         (WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD)) != (WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD))
+        return EPERM;
+#endif
+    WEFT__TSAN_PRE_UNLOCK(rw, 0);
+    int r = 0;
     uint32_t held = WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD;
     /* seq_cst: release for the section, and ordered before the look at `writers`
      * (a writer going to sleep counts itself there, then looks at WRITER). Held,
@@ -344,11 +413,85 @@ WEFT_INLINE int weft_rwlock_write_release(weft_rwlock *rw)
                          1)) {
         /* seq_cst: the other half of that pair. */
         if (atomic_load_explicit(&rw->writers, memory_order_seq_cst) & WEFT_RWLOCK_WSLEEPERS_MASK)
-            weft__rwlock_wake_writer(rw);
-        return 0;
+            WEFT__RWLOCK_SLOW_VOID(rw, weft__rwlock_wake_writer(rw));
+    } else {
+        r = WEFT__TSAN_SLOW(rw, weft__rwlock_write_release_slow(rw));
     }
-    return weft__rwlock_write_release_slow(rw);
+    WEFT__TSAN_POST_UNLOCK(rw, 0);
+    return r;
 }
+#endif
+
+#if defined(WEFT__TSAN_MUTEX) && !defined(WEFT_CHECKS)
+/* Under TSan, changing sides is announced as what it amounts to: a downgrade lets
+ * go of the write hold and takes a read hold, an upgrade lets go of the read hold
+ * and takes the write hold (or takes its read hold back). The holds they take
+ * cannot block: tries to TSan's lock-order detector. A call that will fail with
+ * EINVAL or EPERM announces nothing. */
+static inline int weft__tsan_rwlock_downgrade(weft_rwlock *rw)
+{
+    /* relaxed: a snapshot, as in weft_rwlock_write_release. */
+    if (!rw || (atomic_load_explicit(&rw->state, memory_order_relaxed) &
+                (WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD)) != (WEFT_RWLOCK_WRITER | WEFT_RWLOCK_HELD))
+        return (weft_rwlock_downgrade)(rw);
+    WEFT__TSAN_PRE_UNLOCK(rw, 0);
+    int r = WEFT__TSAN_SLOW(rw, (weft_rwlock_downgrade)(rw));
+    WEFT__TSAN_POST_UNLOCK(rw, 0);
+    if (r == 0) {
+        WEFT__TSAN_PRE_LOCK(rw, WEFT__TSAN_READ_LOCK | WEFT__TSAN_TRY_LOCK);
+        WEFT__TSAN_POST_LOCK(rw, WEFT__TSAN_READ_LOCK | WEFT__TSAN_TRY_LOCK, false);
+    }
+    return r;
+}
+
+static inline bool weft__tsan_rwlock_try_upgrade(weft_rwlock *rw)
+{
+    if (!rw)
+        return (weft_rwlock_try_upgrade)(rw);
+    WEFT__TSAN_PRE_UNLOCK(rw, WEFT__TSAN_READ_LOCK);
+    bool ok = WEFT__TSAN_SLOW(rw, (weft_rwlock_try_upgrade)(rw)) != 0;
+    WEFT__TSAN_POST_UNLOCK(rw, WEFT__TSAN_READ_LOCK);
+    unsigned flags = ok ? WEFT__TSAN_TRY_LOCK : WEFT__TSAN_READ_LOCK | WEFT__TSAN_TRY_LOCK;
+    WEFT__TSAN_PRE_LOCK(rw, flags);
+    WEFT__TSAN_POST_LOCK(rw, flags, false);
+    return ok;
+}
+
+/* Calls (not the functions' addresses) go through the wrappers. */
+#define weft_rwlock_downgrade(rw) weft__tsan_rwlock_downgrade(rw)
+#define weft_rwlock_try_upgrade(rw) weft__tsan_rwlock_try_upgrade(rw)
+#endif
+
+#ifdef WEFT_CHECKS
+/* A checking build (weft/config.h): every call goes out of line through the
+ * lock-order checker (src/lockdep.c), which then runs the code above (the
+ * library's own calls stay inline and unchecked). */
+WEFT_API int weft__checked_rwlock_read_acquire(weft_rwlock *rw);
+WEFT_API bool weft__checked_rwlock_read_try_acquire(weft_rwlock *rw);
+WEFT_API int weft__checked_rwlock_read_acquire_for(weft_rwlock *rw, int64_t timeout_ns);
+WEFT_API int weft__checked_rwlock_read_acquire_until(weft_rwlock *rw, weft_deadline d);
+WEFT_API int weft__checked_rwlock_read_release(weft_rwlock *rw);
+WEFT_API int weft__checked_rwlock_write_acquire(weft_rwlock *rw);
+WEFT_API bool weft__checked_rwlock_write_try_acquire(weft_rwlock *rw);
+WEFT_API int weft__checked_rwlock_write_acquire_for(weft_rwlock *rw, int64_t timeout_ns);
+WEFT_API int weft__checked_rwlock_write_acquire_until(weft_rwlock *rw, weft_deadline d);
+WEFT_API int weft__checked_rwlock_write_release(weft_rwlock *rw);
+WEFT_API int weft__checked_rwlock_downgrade(weft_rwlock *rw);
+WEFT_API bool weft__checked_rwlock_try_upgrade(weft_rwlock *rw);
+#ifndef WEFT_BUILDING
+#define weft_rwlock_read_acquire(rw) weft__checked_rwlock_read_acquire(rw)
+#define weft_rwlock_read_try_acquire(rw) weft__checked_rwlock_read_try_acquire(rw)
+#define weft_rwlock_read_acquire_for(rw, t) weft__checked_rwlock_read_acquire_for(rw, t)
+#define weft_rwlock_read_acquire_until(rw, d) weft__checked_rwlock_read_acquire_until(rw, d)
+#define weft_rwlock_read_release(rw) weft__checked_rwlock_read_release(rw)
+#define weft_rwlock_write_acquire(rw) weft__checked_rwlock_write_acquire(rw)
+#define weft_rwlock_write_try_acquire(rw) weft__checked_rwlock_write_try_acquire(rw)
+#define weft_rwlock_write_acquire_for(rw, t) weft__checked_rwlock_write_acquire_for(rw, t)
+#define weft_rwlock_write_acquire_until(rw, d) weft__checked_rwlock_write_acquire_until(rw, d)
+#define weft_rwlock_write_release(rw) weft__checked_rwlock_write_release(rw)
+#define weft_rwlock_downgrade(rw) weft__checked_rwlock_downgrade(rw)
+#define weft_rwlock_try_upgrade(rw) weft__checked_rwlock_try_upgrade(rw)
+#endif
 #endif
 
 WEFT_END_DECLS
