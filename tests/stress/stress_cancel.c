@@ -941,7 +941,7 @@ static void cancellation_across_families(void)
     event_rounds = wf_test_scale(6000);
     tickets_target = wf_test_scale(20000);
     n_futures = wf_test_scale(6000) + 2;
-    max_epochs = wf_test_scale(20000) + 4 * FIRERS;
+    max_epochs = 1 << 15; /* not scaled: the firers need them whatever the pace */
     t_end = weft_now_ns() + WEFT_MS(2000);
 
     CHECK_EQ(weft_cancel_init(&stop), 0);
@@ -1075,12 +1075,353 @@ static void cancellation_across_families(void)
     free(epochs);
 }
 
+/* ---- a cancel racing a handoff ---------------------------------------------------------
+ * Rounds on one object at a time: VICTIMS threads wait under children of one token,
+ * KEEPERS under another. The main thread hands k <= KEEPERS units over (releases, puts,
+ * gets, notifies, unlocks) while a firer fires the victims' parent token at nearly
+ * the same moment, most rounds once all of them are asleep. Then all k units must be
+ * taken: a victim woken for a unit that leaves cancelled must pass the wakeup on,
+ * else the unit sits there while keepers sleep, and the round stalls (a failure
+ * after 20 s). Only then does the keepers' token fire to end the round, and the
+ * counts must be exact: k taken (victims that won count), the object back where it
+ * was. Nothing else happens during a round, so nothing else can rescue a stranded
+ * sleeper, as the firing and the traffic of the first test can. */
+
+enum { VICTIMS = 3, KEEPERS = 3, HOLD_QUEUE = 4 };
+
+typedef struct handoff_kind {
+    const char *name;
+    void (*prepare)(void);        /* the object as a round starts */
+    int (*wait)(weft_deadline d); /* one wait: 0 (took a unit), or the error */
+    void (*hand)(int k);          /* hands k units over */
+    void (*check)(int k);         /* the object after the round */
+    bool every_keeper; /* the unit is passed on by each taker (a lock): all keepers get it */
+} handoff_kind;
+
+static const handoff_kind *hk;
+static pthread_barrier_t round_start, round_end;
+static weft_cancel victims_token, keepers_token;
+static _Atomic long h_taken, h_keepers_taken;
+static _Atomic bool h_go, h_over;
+
+static weft_sem h_sem, h_never; /* h_never: a second source that is never ready */
+static weft_queue *h_queue;
+static weft_lock h_lock, h_cond_lock;
+static weft_cond h_cond;
+static long h_tickets; /* guarded by h_cond_lock */
+
+/* A wait_any over the object's source and a never-ready one, in either order. */
+static int wait_any_of(weft_source s, weft_deadline d)
+{
+    static _Atomic unsigned turn;
+    bool first = atomic_fetch_add(&turn, 1) % 2;
+    weft_source two[2] = {first ? s : weft_source_sem(&h_never), first ? weft_source_sem(&h_never) : s};
+    int r = weft_wait_any_until(two, 2, d);
+    if (r < 0)
+        return -r;
+    CHECK_EQ(r, first ? 0 : 1);
+    CHECK_EQ(two[r].result, 0);
+    return 0;
+}
+
+static void sem_prepare(void)
+{
+    CHECK_EQ(weft_sem_value(&h_sem), 0);
+}
+
+static int sem_wait(weft_deadline d)
+{
+    return weft_sem_acquire_until(&h_sem, d);
+}
+
+static int sem_wait_any(weft_deadline d)
+{
+    return wait_any_of(weft_source_sem(&h_sem), d);
+}
+
+static void sem_hand(int k)
+{
+    CHECK_EQ(weft_sem_release(&h_sem, (uint32_t)k), 0);
+}
+
+static void sem_check(int k)
+{
+    (void)k;
+    CHECK_EQ(weft_sem_value(&h_sem), 0);
+}
+
+static void get_prepare(void)
+{
+    CHECK_EQ(weft_queue_qsize(h_queue), 0);
+}
+
+static int get_wait(weft_deadline d)
+{
+    void *item = NULL;
+    int r = weft_queue_get_until(h_queue, &item, d);
+    CHECK(r != 0 || item == &h_queue);
+    return r;
+}
+
+static int get_wait_any(weft_deadline d)
+{
+    return wait_any_of(weft_source_queue_get(h_queue), d);
+}
+
+static void get_hand(int k)
+{
+    for (int i = 0; i < k; i++)
+        CHECK_EQ(weft_queue_put(h_queue, &h_queue, 0), 0);
+}
+
+static void get_check(int k)
+{
+    (void)k;
+    CHECK_EQ(weft_queue_qsize(h_queue), 0);
+}
+
+/* put: the queue is full as the round starts; the hand makes room for k */
+static void put_prepare(void)
+{
+    while (weft_queue_qsize(h_queue) < HOLD_QUEUE)
+        CHECK_EQ(weft_queue_put(h_queue, &h_queue, 0), 0);
+}
+
+static int put_wait(weft_deadline d)
+{
+    return weft_queue_put_until(h_queue, &h_queue, d);
+}
+
+static void put_hand(int k)
+{
+    for (int i = 0; i < k; i++) {
+        void *item;
+        CHECK_EQ(weft_queue_get(h_queue, &item, 0), 0);
+    }
+}
+
+static void put_check(int k)
+{
+    (void)k;
+    CHECK_EQ(weft_queue_qsize(h_queue), HOLD_QUEUE); /* k made room, k were put */
+    void *item;
+    while (weft_queue_get(h_queue, &item, 0) == 0)
+        ;
+}
+
+/* lock: the main thread holds it as the round starts; each taker passes it on */
+static void lock_prepare(void)
+{
+    CHECK_EQ(weft_lock_acquire(&h_lock), 0);
+}
+
+static int lock_taken(int r)
+{
+    if (r == 0)
+        CHECK_EQ(weft_lock_release(&h_lock), 0);
+    return r;
+}
+
+static int lock_wait(weft_deadline d)
+{
+    return lock_taken(weft_lock_acquire_until(&h_lock, d));
+}
+
+static int lock_wait_any(weft_deadline d)
+{
+    return lock_taken(wait_any_of(weft_source_lock(&h_lock), d));
+}
+
+static void lock_hand(int k)
+{
+    (void)k;
+    CHECK_EQ(weft_lock_release(&h_lock), 0);
+}
+
+static void lock_check(int k)
+{
+    (void)k;
+    CHECK(!weft_lock_locked(&h_lock));
+}
+
+/* condition: k tickets and notify(k) under the lock */
+static void cond_prepare(void)
+{
+    CHECK_EQ(h_tickets, 0);
+}
+
+static int cond_wait(weft_deadline d)
+{
+    int r = weft_lock_acquire_until(&h_cond_lock, d);
+    if (r != 0)
+        return r;
+    while (h_tickets == 0 && r == 0)
+        r = weft_cond_wait_until(&h_cond, &h_cond_lock, d);
+    if (r == 0)
+        h_tickets--;
+    CHECK_EQ(weft_lock_release(&h_cond_lock), 0);
+    return r;
+}
+
+static void cond_hand(int k)
+{
+    CHECK_EQ(weft_lock_acquire(&h_cond_lock), 0);
+    h_tickets += k;
+    CHECK_EQ(weft_cond_notify(&h_cond, k), 0);
+    CHECK_EQ(weft_lock_release(&h_cond_lock), 0);
+}
+
+static void cond_check(int k)
+{
+    (void)k;
+    CHECK_EQ(weft_lock_acquire(&h_cond_lock), 0);
+    CHECK_EQ(h_tickets, 0);
+    CHECK_EQ(weft_lock_release(&h_cond_lock), 0);
+    CHECK(!weft_cond_waiting(&h_cond));
+}
+
+static const handoff_kind handoff_kinds[] = {
+    {"sem", sem_prepare, sem_wait, sem_hand, sem_check, false},
+    {"sem/wait_any", sem_prepare, sem_wait_any, sem_hand, sem_check, false},
+    {"queue get", get_prepare, get_wait, get_hand, get_check, false},
+    {"queue get/wait_any", get_prepare, get_wait_any, get_hand, get_check, false},
+    {"queue put", put_prepare, put_wait, put_hand, put_check, false},
+    {"lock", lock_prepare, lock_wait, lock_hand, lock_check, true},
+    {"lock/wait_any", lock_prepare, lock_wait_any, lock_hand, lock_check, true},
+    {"cond", cond_prepare, cond_wait, cond_hand, cond_check, false},
+};
+
+/* A short random pause: none, a spin, or a yield. */
+static void jitter(uint64_t *rng)
+{
+    uint32_t x = rnd(rng);
+    if (x % 3 == 0)
+        return;
+    if (x % 3 == 1) {
+        for (volatile uint32_t spin = x % 1024; spin; spin--)
+            ;
+    } else {
+        sched_yield();
+    }
+}
+
+static void *handoff_waiter(void *arg)
+{
+    int id = (int)(uintptr_t)arg;
+    bool victim = id < VICTIMS;
+    for (;;) {
+        pthread_barrier_wait(&round_start);
+        if (atomic_load(&h_over))
+            return NULL;
+        weft_cancel mine;
+        const weft_cancel *t = &keepers_token;
+        if (victim) {
+            CHECK_EQ(weft_cancel_init_child(&mine, &victims_token), 0);
+            t = &mine;
+        }
+        int r = hk->wait(weft_deadline_with_cancel(WEFT_DEADLINE_NEVER, t));
+        if (r == 0) {
+            atomic_fetch_add(&h_taken, 1);
+            if (!victim)
+                atomic_fetch_add(&h_keepers_taken, 1);
+        } else {
+            CHECK_EQ(r, ECANCELED);
+            CHECK(weft_cancel_fired(t));
+        }
+        pthread_barrier_wait(&round_end);
+    }
+}
+
+static void *handoff_firer(void *arg)
+{
+    (void)arg;
+    uint64_t rng = 0x853c49e6748fea9bull;
+    for (;;) {
+        pthread_barrier_wait(&round_start);
+        if (atomic_load(&h_over))
+            return NULL;
+        while (!atomic_load(&h_go))
+            ;
+        jitter(&rng);
+        CHECK_EQ(weft_cancel_fire(&victims_token), 0);
+        pthread_barrier_wait(&round_end);
+    }
+}
+
+static void cancel_races_handoff(void)
+{
+    enum { THREADS = VICTIMS + KEEPERS + 1 }; /* and the main thread */
+    long rounds = wf_test_scale(400);
+    CHECK_EQ(weft_sem_init(&h_sem, 0), 0);
+    CHECK_EQ(weft_sem_init(&h_never, 0), 0);
+    CHECK_EQ(weft_queue_create(&h_queue, HOLD_QUEUE, WEFT_FIFO), 0);
+    CHECK_EQ(pthread_barrier_init(&round_start, NULL, THREADS + 1), 0);
+    CHECK_EQ(pthread_barrier_init(&round_end, NULL, THREADS + 1), 0);
+    atomic_store(&h_over, false);
+    pthread_t th[THREADS];
+    for (int i = 0; i < VICTIMS + KEEPERS; i++)
+        CHECK_EQ(pthread_create(&th[i], NULL, handoff_waiter, (void *)(uintptr_t)i), 0);
+    CHECK_EQ(pthread_create(&th[THREADS - 1], NULL, handoff_firer, NULL), 0);
+
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    for (size_t kind = 0; kind < sizeof handoff_kinds / sizeof handoff_kinds[0]; kind++) {
+        hk = &handoff_kinds[kind];
+        long victims_won = 0;
+        for (long round = 0; round < rounds; round++) {
+            int k = 1 + (int)(rnd(&rng) % KEEPERS);
+            hk->prepare();
+            CHECK_EQ(weft_cancel_init(&victims_token), 0);
+            CHECK_EQ(weft_cancel_init(&keepers_token), 0);
+            atomic_store(&h_taken, 0);
+            atomic_store(&h_keepers_taken, 0);
+            atomic_store(&h_go, false);
+            pthread_barrier_wait(&round_start);
+            if (rnd(&rng) % 4)
+                usleep(100); /* most rounds: every waiter asleep by now */
+            atomic_store(&h_go, true);
+            jitter(&rng);
+            hk->hand(k);
+            int64_t limit = weft_now_ns() + WEFT_SEC(20);
+            while (hk->every_keeper ? atomic_load(&h_keepers_taken) < KEEPERS
+                                    : atomic_load(&h_taken) < k) {
+                if (weft_now_ns() > limit) {
+                    fprintf(stderr, "%s, round %ld: stuck with %ld of %d taken (%ld by keepers)\n",
+                            hk->name, round, atomic_load(&h_taken), k,
+                            atomic_load(&h_keepers_taken));
+                    abort();
+                }
+                sched_yield();
+            }
+            CHECK_EQ(weft_cancel_fire(&keepers_token), 0);
+            pthread_barrier_wait(&round_end);
+            long taken = atomic_load(&h_taken);
+            if (hk->every_keeper) {
+                CHECK_EQ(atomic_load(&h_keepers_taken), KEEPERS);
+            } else {
+                CHECK_EQ(taken, k); /* no unit lost, none taken twice */
+            }
+            victims_won += taken - atomic_load(&h_keepers_taken);
+            hk->check(k);
+        }
+        printf("  %s: %ld rounds, %ld units won by victims\n", hk->name, rounds, victims_won);
+    }
+    atomic_store(&h_over, true);
+    pthread_barrier_wait(&round_start);
+    for (int i = 0; i < THREADS; i++)
+        CHECK_EQ(pthread_join(th[i], NULL), 0);
+    CHECK_EQ(pthread_barrier_destroy(&round_start), 0);
+    CHECK_EQ(pthread_barrier_destroy(&round_end), 0);
+    CHECK_EQ(weft_queue_destroy(h_queue), 0);
+    CHECK_EQ(weft_sem_value(&h_never), 0);
+}
+
 int main(int argc, char **argv)
 {
     if (getenv("WF_TEST_FALLBACK"))
         wf_wait_any_force_fallback();
     static const wf_test_case cases[] = {
         TEST(cancellation_across_families),
+        TEST(cancel_races_handoff),
     };
     return wf_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
