@@ -20,7 +20,13 @@
  * becomes the number of waiters still to leave (Python's drain on reset).
  *
  * The 13-bit generation wraps after 8192 cycles; a waiter only compares it for
- * equality while it is counted in its own cycle, which cannot be overtaken. */
+ * equality while it is counted in its own cycle, which cannot be overtaken.
+ *
+ * Cancellation (weft/cancel.h): a token is a deadline that may pass early, so a
+ * waiter whose token fires breaks the barrier as its timeout would (Python's rule),
+ * and an arrival under a fired token that is not the last of its cycle joins and
+ * breaks it at once, without spinning (the last one completes the cycle). The
+ * public entry says ECANCELED where it would say ETIMEDOUT. */
 #include "os.h"
 #include "waiting.h"
 
@@ -78,7 +84,8 @@ static void wf_barrier_wake(weft_barrier *b, uint32_t old, uint32_t now)
 static int wf_barrier_wait_change(weft_barrier *b, uint32_t *w, weft_deadline d,
                                   wf_spinner *spin)
 {
-    if (wf_spin(spin)) {
+    /* A fired token does not spin: the sleep below returns at once. */
+    if (!wf_cancelled(d) && wf_spin(spin)) {
         /* acquire: what a waiter needs (see above). */
         *w = atomic_load_explicit(&b->word, memory_order_acquire);
         return 0;
@@ -205,7 +212,8 @@ static bool wf_barrier_valid(const weft_barrier *b)
     return b && b->parties > 0 && b->parties <= WEFT_BARRIER_MAX_PARTIES;
 }
 
-int weft_barrier_wait_until(weft_barrier *b, weft_deadline d, uint32_t *index)
+/* The arrival and its wait; ETIMEDOUT also when d's token fired. */
+static int wf_barrier_wait(weft_barrier *b, weft_deadline d, uint32_t *index)
 {
     if (!wf_barrier_valid(b))
         return EINVAL;
@@ -242,6 +250,13 @@ int weft_barrier_wait_until(weft_barrier *b, weft_deadline d, uint32_t *index)
             *index = mine;
         return rc;
     }
+}
+
+/* The one exit: a timeout caused by the token is ECANCELED (the barrier broken or
+ * not, exactly as for that timeout). */
+int weft_barrier_wait_until(weft_barrier *b, weft_deadline d, uint32_t *index)
+{
+    return wf_cancel_result(wf_barrier_wait(b, d, index), d);
 }
 
 int weft_barrier_wait(weft_barrier *b, int64_t timeout_ns, uint32_t *index)

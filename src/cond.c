@@ -55,7 +55,14 @@
  *    wf_lock_mark_parked: only lock.c touches the lock word.)
  *  - the lock is free: every sleeper but one is moved and the remaining one,
  *    the guard, is woken after the moves; it takes the lock with PARKED set.
- *    (glibc's requeueing condition variable used this wake-one-requeue-rest.) */
+ *    (glibc's requeueing condition variable used this wake-one-requeue-rest.)
+ *
+ * Cancellation (weft/cancel.h). A waiter whose token fires gives up as on a
+ * timeout: it unlinks itself unless a notifier got to it first (then the notify is
+ * its own, and it returns 0), and re-takes the lock with no deadline, so the
+ * notifies it did not take go to others. A sleeper that notify_all moved onto the
+ * lock word finds REQUEUED when the token wakes it and re-takes the lock as a
+ * moved sleeper. The public entries say ECANCELED for the token's timeouts. */
 #include "lockdep.h"
 #include "waiting.h"
 
@@ -130,7 +137,7 @@ static uint32_t wf_cond_sleep(wf_cond_bucket *b, wf_cond_waiter *w, bool first,
         s = atomic_load_explicit(&w->state, memory_order_acquire);
         if (s != WF_COND_SPINNING)
             goto notified;
-    } while (first && wf_spin(&spin));
+    } while (first && !wf_cancelled(d) && wf_spin(&spin)); /* a fired token: straight to its exit */
     for (;;) {
         /* Lost wakeup avoided: the notifier exchanges our state before it wakes.
          * If it read SPINNING, the sleep's CAS to ASLEEP fails and we never sleep;
@@ -167,9 +174,13 @@ notified:
 }
 
 /* The common wait: queue, release the lock (fully, for an rlock), sleep, re-take
- * the lock. The caller checked the arguments and that the lock is held. */
+ * the lock. The caller checked the arguments and that the lock is held. A token
+ * that fired before the call ends it at once, the lock never released: a wait
+ * always blocks, and a cancelled one has nothing to wait for (weft/cancel.h). */
 static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline d)
 {
+    if (WF_UNLIKELY(wf_cancelled(d)))
+        return ETIMEDOUT;
     wf_cond_bucket *b = wf_cond_bucket_of(c);
     wf_cond_waiter w = {.cond = c, .lock = l};
     atomic_init(&w.state, WF_COND_SPINNING);
@@ -209,6 +220,8 @@ static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline
     return s == WF_COND_ASLEEP ? ETIMEDOUT : 0;
 }
 
+/* As Python's wait_for; returns ETIMEDOUT when d passes or its token fires (the
+ * public entries say ECANCELED for the token). */
 static int wf_cond_wait_for(weft_cond *c, weft_lock *l, weft_rlock *r, bool (*pred)(void *),
                             void *arg, weft_deadline d)
 {
@@ -228,7 +241,7 @@ int weft_cond_wait_until(weft_cond *c, weft_lock *l, weft_deadline d)
         return EINVAL;
     if (!weft_lock_locked(l))
         return EPERM;
-    return wf_cond_wait(c, l, NULL, d);
+    return wf_cancel_result(wf_cond_wait(c, l, NULL, d), d);
 }
 
 int weft_cond_wait(weft_cond *c, weft_lock *l, int64_t timeout_ns)
@@ -243,7 +256,7 @@ int weft_cond_wait_for_until(weft_cond *c, weft_lock *l, bool (*pred)(void *), v
         return EINVAL;
     if (!weft_lock_locked(l))
         return EPERM;
-    return wf_cond_wait_for(c, l, NULL, pred, arg, d);
+    return wf_cancel_result(wf_cond_wait_for(c, l, NULL, pred, arg, d), d);
 }
 
 int weft_cond_wait_for(weft_cond *c, weft_lock *l, bool (*pred)(void *), void *arg,
@@ -258,7 +271,7 @@ int weft_cond_wait_until_r(weft_cond *c, weft_rlock *r, weft_deadline d)
         return EINVAL;
     if (!weft_rlock_owned(r))
         return EPERM;
-    return wf_cond_wait(c, &r->lock, r, d);
+    return wf_cancel_result(wf_cond_wait(c, &r->lock, r, d), d);
 }
 
 int weft_cond_wait_r(weft_cond *c, weft_rlock *r, int64_t timeout_ns)
@@ -273,7 +286,7 @@ int weft_cond_wait_for_until_r(weft_cond *c, weft_rlock *r, bool (*pred)(void *)
         return EINVAL;
     if (!weft_rlock_owned(r))
         return EPERM;
-    return wf_cond_wait_for(c, &r->lock, r, pred, arg, d);
+    return wf_cancel_result(wf_cond_wait_for(c, &r->lock, r, pred, arg, d), d);
 }
 
 int weft_cond_wait_for_r(weft_cond *c, weft_rlock *r, bool (*pred)(void *), void *arg,

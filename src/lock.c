@@ -13,12 +13,17 @@
  * Barging threads and spinners never clear HANDOFF, so the handoff reaches a
  * sleeper.
  *
+ * Cancellation (weft/cancel.h): a token that fired before the call skips the spin
+ * (a free lock is still taken); one that fires during the sleep ends it as a
+ * timeout would, and the public entry says ECANCELED.
+ *
  * The word is this file's alone (and the inline fast paths'): a condition's
  * notify_all, which moves its sleepers onto the word, sets PARKED through
- * wf_lock_mark_parked. */
+ * wf_lock_mark_parked, and weft_wait_any's lock source is at the end. */
 #include "waiting.h"
 
 #include "profile_internal.h"
+#include "select_internal.h"
 
 extern inline bool weft_lock_try_acquire(weft_lock *l);
 extern inline int weft_lock_acquire(weft_lock *l);
@@ -98,17 +103,37 @@ static int wf_lock_sleep(weft_lock *l, weft_deadline d, bool woken)
             /* Lost wakeup avoided: a wait that returned 0 may have consumed the
              * release's wake(1), and the word may have lost PARKED to a barging
              * fast-path acquire since; pass the wake on so the remaining sleepers
-             * re-announce themselves instead of sleeping through the next release. */
-            if (r == 0)
+             * re-announce themselves instead of sleeping through the next release.
+             * A sleep ended by the token says ETIMEDOUT even if a wake came with
+             * it, so a cancelled sleeper passes one on too. */
+            if (r == 0 || wf_cancelled(d))
                 wf_wake(&l->word, 1);
             return ETIMEDOUT;
         }
     }
 }
 
+/* Takes the lock if it is free now, with no spin and no sleep. */
+static bool wf_lock_take_free(weft_lock *l)
+{
+    uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);
+    while (!(old & WEFT_LOCK_LOCKED)) {
+        /* acquire: pairs with the release that freed the lock. */
+        if (atomic_compare_exchange_weak_explicit(&l->word, &old, old | WEFT_LOCK_LOCKED,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
 /* The contended acquire, behind the public entry below. */
 static int wf_lock_acquire_contended(weft_lock *l, weft_deadline d)
 {
+    /* A token that fired before the call: a free lock is still taken (weft/cancel.h),
+     * a held one is not waited for, and nobody is told of a sleeper that will not
+     * sleep (no PARKED). */
+    if (WF_UNLIKELY(wf_cancelled(d)))
+        return wf_lock_acquired(l, wf_lock_take_free(l) ? 0 : ETIMEDOUT);
     /* Spin while the lock is held by a running owner and nobody sleeps yet. */
     for (wf_spinner spin = wf_spinner_start(WF_SPIN_LOCK); !wf_spin_spent(&spin);) {
         uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);
@@ -128,15 +153,16 @@ static int wf_lock_acquire_contended(weft_lock *l, weft_deadline d)
     return wf_lock_acquired(l, wf_lock_sleep(l, d, false));
 }
 
-/* While profiling, the caller's return address is the site of the waits. */
+/* While profiling, the caller's return address is the site of the waits. The one
+ * exit of every blocking acquire: a timeout caused by the token is ECANCELED. */
 int weft__lock_acquire_slow(weft_lock *l, weft_deadline d)
 {
     if (WF_LIKELY(!wf_profile_on()))
-        return wf_lock_acquire_contended(l, d);
+        return wf_cancel_result(wf_lock_acquire_contended(l, d), d);
     void *outer = wf_profile_enter(__builtin_return_address(0));
     int rc = wf_lock_acquire_contended(l, d);
     wf_profile_leave(outer);
-    return rc;
+    return wf_cancel_result(rc, d);
 }
 
 int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d)
@@ -212,3 +238,96 @@ int weft__lock_release_slow(weft_lock *l)
         }
     }
 }
+
+/* ---- a source of weft_wait_any ---------------------------------------------------
+ * The moves of src/select_internal.h, by the protocol above: sleepers set PARKED and
+ * sleep on the word; a release wakes one; a handoff (HANDOFF) belongs to whichever
+ * woken sleeper clears it. A waiter that has slept takes a free lock keeping PARKED
+ * (others may sleep), may claim a handoff, and when it leaves without the lock it
+ * must not strand the wakeup it may have taken (wf_lock_sleep's timeout path). */
+
+static bool wf_lock_try(weft_source *s, wf_select_slot *slot, unsigned flags)
+{
+    (void)slot;
+    _Atomic uint32_t *w = &s->lock->word;
+    bool slept = flags & WF_TRY_SLEPT;
+    uint32_t old = atomic_load_explicit(w, memory_order_relaxed);
+    for (;;) {
+        uint32_t want;
+        if (slept && (old & WEFT_LOCK_HANDOFF))
+            want = old & ~WEFT_LOCK_HANDOFF; /* a handoff: ours as a woken sleeper */
+        else if (!(old & WEFT_LOCK_LOCKED))
+            want = old | WEFT_LOCK_LOCKED | (slept ? WEFT_LOCK_PARKED : 0);
+        else
+            return false;
+        /* acquire: pairs with the release that freed (or handed off) the lock. */
+        if (atomic_compare_exchange_weak_explicit(w, &old, want, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+            s->result = 0;
+            return true;
+        }
+    }
+}
+
+static int wf_lock_prepare(weft_source *s, wf_select_slot *slot, unsigned flags,
+                           const _Atomic uint32_t **words, uint32_t *expected, int room)
+{
+    (void)slot;
+    (void)room;
+    _Atomic uint32_t *w = &s->lock->word;
+    uint32_t old = atomic_load_explicit(w, memory_order_relaxed);
+    for (;;) {
+        if (!(old & WEFT_LOCK_LOCKED) || ((flags & WF_TRY_SLEPT) && (old & WEFT_LOCK_HANDOFF)))
+            return 0;
+        /* relaxed: announcing a sleeper orders no data; the sleep re-reads. */
+        if ((old & WEFT_LOCK_PARKED) ||
+            atomic_compare_exchange_weak_explicit(w, &old, old | WEFT_LOCK_PARKED,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            break;
+    }
+    /* Lost wakeup avoided: we sleep only while the word reads held with PARKED; a
+     * release changes the word before it wakes one. */
+    words[0] = w;
+    expected[0] = old | WEFT_LOCK_PARKED;
+    return 1;
+}
+
+static void wf_lock_abandon(weft_source *s, wf_select_slot *slot, bool won, bool slept)
+{
+    (void)slot;
+    if (won || !slept)
+        return;
+    weft_lock *l = s->lock;
+    uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);
+    for (;;) {
+        if (old & WEFT_LOCK_HANDOFF) {
+            /* A handoff (perhaps to us): claim it and release it at once, so the
+             * lock goes on to the next sleeper instead of staying handed to nobody.
+             * acquire: as in try; the release below publishes nothing of ours. */
+            if (atomic_compare_exchange_weak_explicit(&l->word, &old, old & ~WEFT_LOCK_HANDOFF,
+                                                      memory_order_acquire,
+                                                      memory_order_relaxed)) {
+                weft_lock_release(l);
+                return;
+            }
+            continue;
+        }
+        if (old & WEFT_LOCK_LOCKED) {
+            /* Lost wakeup avoided: a release's wake(1) may have been spent on us
+             * and a barging acquire may have dropped PARKED since; PARKED back on
+             * makes the holder's release wake one of those who remain. */
+            if ((old & WEFT_LOCK_PARKED) ||
+                atomic_compare_exchange_weak_explicit(&l->word, &old, old | WEFT_LOCK_PARKED,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed))
+                return;
+            continue;
+        }
+        /* Free, and no release to come: pass the wakeup on now (as wf_lock_sleep). */
+        wf_wake(&l->word, 1);
+        return;
+    }
+}
+
+const wf_source_ops wf_lock_ops = {NULL, wf_lock_try, wf_lock_prepare, wf_lock_abandon,
+                                   wf_one_word};

@@ -1,8 +1,8 @@
 /* The contention profile (include/weft/profile.h).
  *
- * Hooks (src/profile_internal.h): wf_sleep hands its sleeps here while
- * wf_profiling is set; one in `rate` of them (a per-thread countdown) is timed
- * and recorded. The site is the one a slow path's public entry named in this
+ * Hooks (src/profile_internal.h): wf_sleep and wf_sleep_any hand their sleeps
+ * here while wf_profiling is set; one in `rate` of them (a per-thread countdown) is
+ * timed and recorded. The site is the one a slow path's public entry named in this
  * thread's wf_site, else the family function that called wf_sleep. Blame: a
  * lock's slow release (the one that wakes a sleeper) stores its return address in
  * a fixed table indexed by the lock word's address; the woken sleeper reads it
@@ -158,27 +158,46 @@ out:
     pthread_mutex_unlock(&wf_profile_mutex);
 }
 
-int wf_profile_sleep(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d,
-                     void *fallback)
+/* The plain sleep: one word as wf_sleep sleeps (a token-free wait stays one wf_wait),
+ * several as wf_sleep_any. */
+static int wf_profile_plain(const _Atomic uint32_t *const *words, const uint32_t *expected, int n,
+                            weft_deadline d)
 {
-    if (wf_inside)
-        return wf_sleep_plain(word, expected, d);
+    return n == 1 ? wf_sleep_plain(words[0], expected[0], d)
+                  : wf_sleep_any_plain(words, expected, n, d);
+}
+
+/* The holder a woken sleeper blames: the last slow release of any word it slept on. */
+static void *wf_blamed_holder(const _Atomic uint32_t *const *words, int n)
+{
+    for (int k = 0; k < n; k++) {
+        size_t i = wf_hash(words[k], WF_PROFILE_BLAME_SLOTS);
+        if (atomic_load_explicit(&wf_blame_word[i], memory_order_relaxed) == (uintptr_t)words[k])
+            return (void *)atomic_load_explicit(&wf_blame_site[i], memory_order_relaxed);
+    }
+    return NULL;
+}
+
+int wf_profile_sleep(const _Atomic uint32_t *const *words, const uint32_t *expected, int n,
+                     weft_deadline d, void *fallback)
+{
+    if (wf_inside || n < 1)
+        return wf_profile_plain(words, expected, n, d);
     if (wf_countdown > 1) {
         wf_countdown--;
-        return wf_sleep_plain(word, expected, d);
+        return wf_profile_plain(words, expected, n, d);
     }
     /* relaxed: a setting; the next sample picks up a change. */
     wf_countdown = atomic_load_explicit(&wf_profile_rate, memory_order_relaxed);
     void *site = wf_site ? wf_site : fallback;
     int64_t start = weft_now_ns();
-    int r = wf_sleep_plain(word, expected, d);
+    int r = wf_profile_plain(words, expected, n, d);
     int64_t waited = weft_now_ns() - start;
-    size_t i = wf_hash(word, WF_PROFILE_BLAME_SLOTS);
-    void *holder = NULL;
-    if (atomic_load_explicit(&wf_blame_word[i], memory_order_relaxed) == (uintptr_t)word)
-        holder = (void *)atomic_load_explicit(&wf_blame_site[i], memory_order_relaxed);
+    void *holder = wf_blamed_holder(words, n);
     wf_inside = true;
-    wf_record(site, word, holder, waited > 0 ? (uint64_t)waited : 0);
+    /* The object named in the report: the first word (a family's own, before the
+     * token's; a wait-for-any's first source). */
+    wf_record(site, words[0], holder, waited > 0 ? (uint64_t)waited : 0);
     wf_inside = false;
     return r;
 }

@@ -1,8 +1,8 @@
 /* profile_internal.h: the contention profile's hooks (src/profile.c). The waiting
- * core times sampled sleeps (wf_sleep); a slow path's public entry names the
- * wait's site, and a lock's slow release names the holder a waiter blames. Each
- * hook sits behind wf_profile_on(), the one branch the slow paths pay while the
- * profile is off. */
+ * core times sampled sleeps (wf_sleep, wf_sleep_any); a slow path's public entry
+ * names the wait's site, and a lock's slow release names the holder a waiter
+ * blames. Each hook sits behind wf_profile_on(), the one branch the slow paths pay
+ * while the profile is off. */
 #ifndef WF_PROFILE_INTERNAL_H
 #define WF_PROFILE_INTERNAL_H
 
@@ -22,10 +22,11 @@ static inline bool wf_profile_on(void)
 WF_HIDDEN void *wf_profile_enter(void *site);
 WF_HIDDEN void wf_profile_leave(void *outer);
 
-/* wf_sleep while profiling: wf_wait, timed and recorded if sampled. `fallback`
- * is the site when no entry named one (the family function that slept). */
-WF_HIDDEN int wf_profile_sleep(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d,
-                               void *fallback);
+/* wf_sleep and wf_sleep_any while profiling: the plain sleep on the n words, timed
+ * and recorded if sampled. `fallback` is the site when no entry named one (the
+ * family function that slept). */
+WF_HIDDEN int wf_profile_sleep(const _Atomic uint32_t *const *words, const uint32_t *expected,
+                               int n, weft_deadline d, void *fallback);
 
 /* A slow release of the lock with this word, at `site`: the holder its next
  * woken sleeper blames. */

@@ -1,6 +1,6 @@
 /* weft_wait_any: one loop over any mix of sources (the contract is in
- * include/weft/select.h; each kind's moves are in src/select_sources.c, described in
- * src/select_internal.h).
+ * include/weft/select.h; each kind's moves live with its family, or in
+ * src/select_sources.c, and are described in src/select_internal.h).
  *
  * The loop, per call:
  *   1. look: try_complete each source once, starting one further along than this

@@ -1,6 +1,6 @@
 /* select_internal.h: what weft_wait_any (src/select.c) asks of each kind of source
- * (src/select_sources.c; the queue's and the future's kinds in src/queue.c and
- * src/future.c). The public contract is include/weft/select.h.
+ * (src/select_sources.c for the cancel token, and the families that keep their own
+ * kind, below). The public contract is include/weft/select.h.
  *
  * A call looks at its sources in three moves, each kind supplying one op per move:
  *
@@ -54,9 +54,12 @@ typedef struct wf_source_ops {
 } wf_source_ops;
 
 /* The kinds kept by their families, the only files that know their words:
- * src/queue.c (get and put), src/future.c. */
+ * src/queue.c (get and put), src/future.c, src/event.c, src/sem.c, src/lock.c. */
 WF_HIDDEN extern const wf_source_ops wf_queue_ops;
 WF_HIDDEN extern const wf_source_ops wf_future_ops;
+WF_HIDDEN extern const wf_source_ops wf_event_ops;
+WF_HIDDEN extern const wf_source_ops wf_sem_ops;
+WF_HIDDEN extern const wf_source_ops wf_lock_ops;
 
 /* Shared moves (src/select_sources.c): an abandon for kinds whose wakers wake every
  * sleeper, and `words` for kinds that sleep on one word. */

@@ -35,7 +35,14 @@
  * ABA-prone: between the wake and the CAS the count can fall to 0, new threads
  * sleep, and another release can restore the very same value while its wake(1)
  * reaches only one of them; the stale CAS then clears WAITERS over the rest and
- * later releases wake nobody while units pile up. */
+ * later releases wake nobody while units pile up.
+ *
+ * Cancellation (weft/cancel.h): a token that fired before the call skips the spin
+ * (a free unit is still taken). One that fires during the sleep ends it as a
+ * timeout would, except that such a sleep may also have taken a release's wake: the
+ * cancelled thread makes the pending sleeper's move (wf_sem_leave) before it goes.
+ * The public entry says ECANCELED. weft_wait_any's semaphore source is at the end. */
+#include "select_internal.h"
 #include "waiting.h"
 
 extern inline bool weft_sem_try_acquire(weft_sem *s);
@@ -63,16 +70,68 @@ int weft_sem_init_bounded(weft_sem *s, uint32_t value)
     return 0;
 }
 
-int weft__sem_acquire_slow(weft_sem *s, weft_deadline d)
+/* Takes one unit if the word (*v, the caller's last load of it) shows one; false
+ * once a load shows none (*v is then fresh). Having slept, the taker covers for
+ * the sleepers that may remain (see the top). */
+static bool wf_sem_take(weft_sem *s, uint32_t *v, bool slept)
 {
-    if (!s)
-        return EINVAL;
+    while (*v & WEFT_SEM_VALUE_MAX) {
+        uint32_t want = *v - 1;
+        if (slept && want == 0)
+            want = WEFT_SEM_WAITERS;
+        /* acquire: pairs with the release that added this unit. */
+        if (atomic_compare_exchange_weak_explicit(&s->value, v, want, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+            /* Units remain that may have been released while WAITERS was clear. */
+            if (slept && want != WEFT_SEM_WAITERS)
+                wf_wake(&s->value, 1);
+            wf_tsan_acquire(&s->value); /* the acquire, told (src/tsan.h) */
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Puts WAITERS up on a word with no unit; false (nothing done) if it shows units. */
+static bool wf_sem_flag_waiters(weft_sem *s)
+{
+    uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
+    for (;;) {
+        if (v & WEFT_SEM_VALUE_MAX)
+            return false;
+        /* relaxed: a flag for wakers, ordering no data. */
+        if (v == WEFT_SEM_WAITERS ||
+            atomic_compare_exchange_weak_explicit(&s->value, &v, WEFT_SEM_WAITERS,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return true;
+    }
+}
+
+/* The move a pending sleeper owes (see the top) when it leaves without a unit: it
+ * may have been woken by a release whose unit another thread took. Units there:
+ * wake the next sleeper for them. None: make sure WAITERS is up, so the next
+ * release wakes the sleepers that remain. */
+static void wf_sem_leave(weft_sem *s)
+{
+    if (!wf_sem_flag_waiters(s))
+        wf_wake(&s->value, 1);
+}
+
+static int wf_sem_wait(weft_sem *s, weft_deadline d)
+{
+    uint32_t v;
+    /* A token that fired before the call: a free unit is still taken (weft/cancel.h),
+     * none is waited for, and no sleeper is announced (WAITERS stays as it is). */
+    if (WF_UNLIKELY(wf_cancelled(d))) {
+        v = atomic_load_explicit(&s->value, memory_order_relaxed);
+        return wf_sem_take(s, &v, false) ? 0 : ETIMEDOUT;
+    }
 
     /* Spin first: a release may come within a short section. Even past WAITERS,
      * which may be stale (left by the last woken taker, see the top): a unit taken
      * here sends a woken sleeper back to sleep, but saves our sleep and wake. */
     for (wf_spinner spin = wf_spinner_start(WF_SPIN_BRIEF); !wf_spin_spent(&spin);) {
-        uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
+        v = atomic_load_explicit(&s->value, memory_order_relaxed);
         if (v & WEFT_SEM_VALUE_MAX) {
             /* acquire: pairs with the release that added this unit. */
             if (atomic_compare_exchange_weak_explicit(&s->value, &v, v - 1, memory_order_acquire,
@@ -86,34 +145,36 @@ int weft__sem_acquire_slow(weft_sem *s, weft_deadline d)
         wf_spin(&spin);
     }
 
-    bool slept = false, timed_out = false;
-    uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
+    bool slept = false;
+    int r = 0;
+    v = atomic_load_explicit(&s->value, memory_order_relaxed);
     for (;;) {
-        if (v & WEFT_SEM_VALUE_MAX) {
-            /* Having slept, cover for sleepers that may remain (see the top). */
-            uint32_t want = v - 1;
-            if (slept && want == 0)
-                want = WEFT_SEM_WAITERS;
-            /* acquire: pairs with the release that added this unit. */
-            if (!atomic_compare_exchange_weak_explicit(&s->value, &v, want, memory_order_acquire,
-                                                       memory_order_relaxed))
-                continue;
-            /* Units remain that may have been released while WAITERS was clear. */
-            if (slept && want != WEFT_SEM_WAITERS)
-                wf_wake(&s->value, 1);
-            wf_tsan_acquire(&s->value);
+        if (wf_sem_take(s, &v, slept))
             return 0;
-        }
-        if (timed_out)
+        if (r == ETIMEDOUT) {
+            /* A sleep the token ended says ETIMEDOUT even if a release's wake came
+             * with it: make the woken sleeper's move. (A deadline that passed was
+             * counted by no wake: nothing owed.) */
+            if (wf_cancelled(d))
+                wf_sem_leave(s);
             return ETIMEDOUT;
+        }
         /* Lost wakeup avoided: we sleep only while the word is still WAITERS (count
          * 0, flag set); a release changes it (count > 0) before it wakes, so either
          * the sleep sees the change and returns at once, or the release's wake
          * finds us. `v` comes back as a fresh load. */
-        int r = wf_sleep_flagged(&s->value, &v, WEFT_SEM_WAITERS, d);
+        r = wf_sleep_flagged(&s->value, &v, WEFT_SEM_WAITERS, d);
         slept = true;
-        timed_out = r == ETIMEDOUT;
     }
+}
+
+/* The one exit of every blocking acquire: a timeout caused by the token is
+ * ECANCELED. */
+int weft__sem_acquire_slow(weft_sem *s, weft_deadline d)
+{
+    if (!s)
+        return EINVAL;
+    return wf_cancel_result(wf_sem_wait(s, d), d);
 }
 
 int weft__sem_release_slow(weft_sem *s, uint32_t n)
@@ -139,3 +200,45 @@ int weft__sem_release_slow(weft_sem *s, uint32_t n)
         wf_wake(&s->value, (int)n);
     return 0;
 }
+
+/* ---- a source of weft_wait_any ---------------------------------------------------
+ * The moves of src/select_internal.h, by the protocol at the top: a source sleeps on
+ * value == WAITERS as the slow path does, takes a unit as a sleeper does once it has
+ * slept (covering for the others), and one that leaves after sleeping makes the
+ * pending sleeper's move. */
+
+static bool wf_sem_source_try(weft_source *src, wf_select_slot *slot, unsigned flags)
+{
+    (void)slot;
+    uint32_t v = atomic_load_explicit(&src->sem->value, memory_order_relaxed);
+    if (!wf_sem_take(src->sem, &v, flags & WF_TRY_SLEPT))
+        return false;
+    src->result = 0;
+    return true;
+}
+
+static int wf_sem_source_prepare(weft_source *src, wf_select_slot *slot, unsigned flags,
+                                 const _Atomic uint32_t **words, uint32_t *expected, int room)
+{
+    (void)slot;
+    (void)flags;
+    (void)room;
+    if (!wf_sem_flag_waiters(src->sem))
+        return 0; /* units there: the look that follows takes one */
+    /* Lost wakeup avoided: we sleep only while the word is WAITERS; a release stores
+     * a count (clearing WAITERS) before it wakes. */
+    words[0] = &src->sem->value;
+    expected[0] = WEFT_SEM_WAITERS;
+    return 1;
+}
+
+static void wf_sem_source_abandon(weft_source *src, wf_select_slot *slot, bool won, bool slept)
+{
+    (void)slot;
+    /* A winner covered as it took its unit; a thread that never slept owes nothing. */
+    if (!won && slept)
+        wf_sem_leave(src->sem);
+}
+
+const wf_source_ops wf_sem_ops = {NULL, wf_sem_source_try, wf_sem_source_prepare,
+                                  wf_sem_source_abandon, wf_one_word};

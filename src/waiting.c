@@ -14,7 +14,7 @@ int wf_sleep(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d)
 {
     /* The contention profile's one branch while it is off. */
     if (WF_UNLIKELY(wf_profile_on()))
-        return wf_profile_sleep(word, expected, d, __builtin_return_address(0));
+        return wf_profile_sleep(&word, &expected, 1, d, __builtin_return_address(0));
     return wf_sleep_plain(word, expected, d);
 }
 
@@ -22,11 +22,21 @@ int wf_sleep_plain(const _Atomic uint32_t *word, uint32_t expected, weft_deadlin
 {
     if (WF_LIKELY(d.cancel == NULL))
         return wf_wait(word, expected, d);
-    return wf_sleep_any(&word, &expected, 1, d);
+    return wf_sleep_any_plain(&word, &expected, 1, d);
 }
 
+/* Sampled as wf_sleep is; the plain form below is what both sleep through, so a
+ * wf_sleep under a token is sampled once, by wf_sleep. */
 int wf_sleep_any(const _Atomic uint32_t *const *words, const uint32_t *expected, int n,
                  weft_deadline d)
+{
+    if (WF_UNLIKELY(wf_profile_on()))
+        return wf_profile_sleep(words, expected, n, d, __builtin_return_address(0));
+    return wf_sleep_any_plain(words, expected, n, d);
+}
+
+int wf_sleep_any_plain(const _Atomic uint32_t *const *words, const uint32_t *expected, int n,
+                       weft_deadline d)
 {
     if (d.cancel == NULL)
         return wf_wait_any(words, expected, n, d);

@@ -71,9 +71,14 @@ WF_HIDDEN int wf_sleep_flagged(_Atomic uint32_t *word, uint32_t *seen, uint32_t 
  *
  * wf_sleep_any: wf_sleep on several words (1 <= n, and n plus the token's chain
  * <= WF_WAIT_ANY_MAX, else EINVAL): sleeps while every word holds its expected value,
- * until any is woken, d passes or its token fires. For weft_wait_any. */
+ * until any is woken, d passes or its token fires. For weft_wait_any. Sampled by
+ * the contention profile as wf_sleep is (a wf_sleep under a token counts once). */
 WF_HIDDEN int wf_sleep_any(const _Atomic uint32_t *const *words, const uint32_t *expected, int n,
                            weft_deadline d);
+/* wf_sleep_any without the contention profile's sampling (wf_sleep_plain's and the
+ * profile's own sleep on several words). */
+WF_HIDDEN int wf_sleep_any_plain(const _Atomic uint32_t *const *words, const uint32_t *expected,
+                                 int n, weft_deadline d);
 
 /* Whether d's token (or an ancestor) has fired: the look a family takes before it
  * spins (a deadline without a token costs one predictable branch). */

@@ -93,7 +93,13 @@ WEFT_API int weft_barrier_init(weft_barrier *b, uint32_t parties, int (*action)(
  * timeout passes then, it returns ETIMEDOUT without breaking the barrier. */
 WEFT_API int weft_barrier_wait(weft_barrier *b, int64_t timeout_ns, uint32_t *index);
 
-/* As weft_barrier_wait with an absolute deadline. */
+/* As weft_barrier_wait with an absolute deadline; ECANCELED where a timeout would
+ * give ETIMEDOUT, once d's token (weft_deadline_with_cancel) or an ancestor of it
+ * has fired: the token is a deadline that passed, so the waiter breaks the
+ * barrier (its other waiters get EPIPE) as its timeout would, and an arrival under
+ * a fired token breaks it at once unless it is the last of its cycle (then the
+ * cycle completes: 0). An arrival still waiting to join (the previous cycle's
+ * action running, a reset pending) leaves with ECANCELED without breaking it. */
 WEFT_API int weft_barrier_wait_until(weft_barrier *b, weft_deadline d, uint32_t *index);
 
 /* Python's reset(): waiters of the current cycle return EPIPE, and the barrier is

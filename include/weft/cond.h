@@ -54,7 +54,11 @@ WEFT_API int weft__cond_notify_all_slow(weft_cond *c);
  * its weft_lock_release would. The rlock variants below detect it (EPERM). */
 WEFT_API int weft_cond_wait(weft_cond *c, weft_lock *l, int64_t timeout_ns);
 
-/* As weft_cond_wait with an absolute deadline (see weft_deadline_in). */
+/* As weft_cond_wait with an absolute deadline (see weft_deadline_in), and
+ * ECANCELED once d's token (weft_deadline_with_cancel) or an ancestor of it has
+ * fired without a notify for this waiter (the lock re-taken before returning, as
+ * after a timeout; a notify it did not take goes to another waiter). Under a token
+ * that fired before the call it returns ECANCELED at once, never releasing `l`. */
 WEFT_API int weft_cond_wait_until(weft_cond *c, weft_lock *l, weft_deadline d);
 
 /* Wait until pred(arg) is true: Python's wait_for. Evaluates pred with `l` held,
@@ -65,14 +69,17 @@ WEFT_API int weft_cond_wait_until(weft_cond *c, weft_lock *l, weft_deadline d);
 WEFT_API int weft_cond_wait_for(weft_cond *c, weft_lock *l, bool (*pred)(void *arg), void *arg,
                                 int64_t timeout_ns);
 
-/* As weft_cond_wait_for with an absolute deadline. */
+/* As weft_cond_wait_for with an absolute deadline; ECANCELED (instead of
+ * ETIMEDOUT) once d's token or an ancestor of it has fired with pred still false.
+ * A pred that is true at once returns 0 even under a fired token. */
 WEFT_API int weft_cond_wait_for_until(weft_cond *c, weft_lock *l, bool (*pred)(void *arg),
                                       void *arg, weft_deadline d);
 
 /* The rlock variants: the caller must hold `r`; EPERM, changing nothing, if it is
  * free or held by another thread. The wait releases it however many times it
  * was acquired and restores that count before returning. Otherwise as their
- * weft_lock twins. */
+ * weft_lock twins (the _until ones return ECANCELED as theirs do, with the count
+ * restored). */
 WEFT_API int weft_cond_wait_r(weft_cond *c, struct weft_rlock *r, int64_t timeout_ns);
 WEFT_API int weft_cond_wait_until_r(weft_cond *c, struct weft_rlock *r, weft_deadline d);
 WEFT_API int weft_cond_wait_for_r(weft_cond *c, struct weft_rlock *r, bool (*pred)(void *arg),

@@ -57,7 +57,10 @@ WEFT_INLINE bool weft_event_is_set(const weft_event *e);
  * passed without a set, EINVAL if e is NULL. */
 WEFT_INLINE int weft_event_wait(weft_event *e, int64_t timeout_ns);
 
-/* As weft_event_wait with an absolute deadline (see weft_deadline_in). */
+/* As weft_event_wait with an absolute deadline (see weft_deadline_in), and
+ * ECANCELED once d's token (weft_deadline_with_cancel) or an ancestor of it has
+ * fired without a set (the event is left as it is). A set event returns 0 even
+ * under a fired token. */
 WEFT_INLINE int weft_event_wait_until(weft_event *e, weft_deadline d);
 
 #ifdef WEFT_HAVE_INLINE

@@ -54,7 +54,10 @@ WEFT_INLINE bool weft_lock_try_acquire(weft_lock *l);
  * elsewhere, or EINVAL if l is NULL. */
 WEFT_INLINE int weft_lock_acquire_for(weft_lock *l, int64_t timeout_ns);
 
-/* As weft_lock_acquire_for with an absolute deadline (see weft_deadline_in). */
+/* As weft_lock_acquire_for with an absolute deadline (see weft_deadline_in), and
+ * ECANCELED once d's token (weft_deadline_with_cancel) or an ancestor of it has
+ * fired with the lock still held elsewhere: nothing acquired. A free lock is taken
+ * even under a fired token; a held one is then not spun or slept for. */
 WEFT_INLINE int weft_lock_acquire_until(weft_lock *l, weft_deadline d);
 
 /* Release the lock; never blocks. Returns 0, EPERM if it was not locked (nothing

@@ -66,7 +66,10 @@ WEFT_INLINE bool weft_rlock_try_acquire(weft_rlock *r);
  * it, EINVAL (NULL), EAGAIN (recursion overflow). Re-entry never blocks. */
 WEFT_INLINE int weft_rlock_acquire_for(weft_rlock *r, int64_t timeout_ns);
 
-/* As weft_rlock_acquire_for with an absolute deadline (see weft_deadline_in). */
+/* As weft_rlock_acquire_for with an absolute deadline (see weft_deadline_in), and
+ * ECANCELED once d's token (weft_deadline_with_cancel) or an ancestor of it has
+ * fired with another thread holding the lock: nothing acquired. A free lock, or a
+ * re-entry, is taken even under a fired token. */
 WEFT_INLINE int weft_rlock_acquire_until(weft_rlock *r, weft_deadline d);
 
 /* Release one level; the last one frees the lock and wakes one sleeper, if any.

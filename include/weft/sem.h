@@ -66,7 +66,10 @@ WEFT_INLINE int weft_sem_acquire(weft_sem *s);
  * if s is NULL. */
 WEFT_INLINE int weft_sem_acquire_for(weft_sem *s, int64_t timeout_ns);
 
-/* As weft_sem_acquire_for with an absolute deadline (see weft_deadline_in). */
+/* As weft_sem_acquire_for with an absolute deadline (see weft_deadline_in), and
+ * ECANCELED once d's token (weft_deadline_with_cancel) or an ancestor of it has
+ * fired with no unit free: no unit taken, the count unchanged. A free unit is taken
+ * even under a fired token; none is then spun or slept for. */
 WEFT_INLINE int weft_sem_acquire_until(weft_sem *s, weft_deadline d);
 
 /* Add n units and wake at most n sleepers; never blocks, and makes no system
