@@ -71,8 +71,11 @@
  * path. (A slot is shared by the locks that hash to it: a writer may so seem to
  * follow a reader of another lock, which can only hide a race, never invent one.)
  * The row allocation and its return at thread exit take wf_rw_lock with TSan's
- * synchronisation ignored: bookkeeping, which must not order one thread's first
- * read after another's. */
+ * view of it ignored (wf_tsan_ignore_begin): bookkeeping, which must not order
+ * one thread's first read after another's exit or first read. The one edge it
+ * does carry is told instead: a row handed from an exited thread to a new one
+ * (wf_rw_thread_exit), whose stores into its slots must carry the old one's
+ * releases on to the writers that look there. */
 #include "os.h"
 #include "waiting.h"
 
@@ -145,7 +148,7 @@ static _Atomic uintptr_t *wf_rw_row(void)
     _Atomic uintptr_t *row = weft__rwlock_row;
     if (WF_LIKELY(row != NULL))
         return row;
-    wf_tsan_ignore_begin();
+    wf_tsan_ignore_begin(); /* bookkeeping (see the top) */
     weft_lock_acquire(&wf_rw_lock);
     if (!wf_rw_no_row_ready) {
         for (int i = 0; i < WEFT_RWLOCK_ROW_SLOTS; i++)
@@ -169,6 +172,10 @@ static _Atomic uintptr_t *wf_rw_row(void)
     }
     weft_lock_release(&wf_rw_lock);
     wf_tsan_ignore_end();
+    /* The row's last thread's releases, stored in its slots, are carried on by
+     * our stores there (see wf_rw_thread_exit). */
+    if (row != wf_rw_no_row)
+        wf_tsan_acquire(row);
     weft__rwlock_row = row;
     wf_exit_register(WF_EXIT_READERS, wf_rw_thread_exit);
     wf_exit_arm();
@@ -318,7 +325,14 @@ static void wf_rw_thread_exit(void)
     if (row == wf_rw_no_row)
         return;
     size_t r = ((uintptr_t)row - (uintptr_t)wf_rw_table) / sizeof wf_rw_table[0];
-    wf_tsan_ignore_begin();
+    /* Under TSan: a writer that looks at a slot of this row sees our releases (a
+     * TSan program's own release stores there) only as long as no other thread
+     * stores into it, and the next thread to get the row will: it acquires this
+     * (wf_rw_row), so its stores there carry ours on, as wf_rw_lock does when the
+     * lock's instrumented atomics would. On the row's first slot, which nobody
+     * stores into (as TSan sees it) while no thread owns the row. */
+    wf_tsan_release(row);
+    wf_tsan_ignore_begin(); /* bookkeeping (see the top) */
     weft_lock_acquire(&wf_rw_lock);
     /* relaxed: debts only change under wf_rw_lock, which we hold. */
     if (atomic_load_explicit(&wf_rw_debts, memory_order_relaxed)) {

@@ -49,13 +49,14 @@
  *
  * In a checking build (meson -Dchecks=true, weft/config.h) every acquire and
  * release goes through the lock-order checker: both sides record the order
- * against the locks the thread holds (a read hold counts as a hold: a writer
- * waiting for one reader stops every other, so two readers taking two locks in
- * opposite orders can deadlock), and it reports an acquire by a thread that
- * already holds the lock on either side (it waits for itself, or, for a second
- * read hold, for any writer that claims in between), the release of a write hold
- * by a thread that did not take it (still allowed; the checker knows who took
- * it), and a thread that exits holding the lock. See src/lockdep.c.
+ * against the locks the thread holds (a read hold counts as a hold: a writer that
+ * waits for one reader stops all new ones, so two readers taking two locks in
+ * opposite orders can deadlock), and it reports a blocking acquire by a thread
+ * that already holds the lock on either side (it waits for itself, or, for a
+ * second read hold, for any writer that claims in between), the release or
+ * downgrade of a write hold by a thread that did not take it (still done; the
+ * checker knows who took it), and a thread that exits holding the lock. See
+ * src/lockdep.c.
  *
  * Limits: 256 threads hold rows at a time (a row is given back when its thread
  * exits); readers in further threads, and a thread's second read hold of a lock

@@ -6,10 +6,13 @@
 #
 # Against the plain library (PLAIN_BUILD, a build dir without sanitizer): every
 # correct scenario runs with zero reports; the races are reported; the lock-order
-# inversion is reported with detect_deadlocks=1. Against TSAN_BUILD (weft itself
-# built with -Db_sanitize=thread): the race between two weft threads is reported in
-# at least RACE_MIN of RACE_RUNS runs, and the inversion is reported. Prints one
+# inversions (inversion*: locks, rwlocks) are reported with detect_deadlocks=1.
+# Against TSAN_BUILD (weft itself built with -Db_sanitize=thread): the race between
+# two weft threads is reported in at least RACE_MIN of RACE_RUNS runs, and the
+# inversions are reported. Prints one
 # line per check and "run.sh: N passed, M failed"; exits non-zero on a failure.
+# Also against PLAIN_BUILD: the scenarios in PLAIN_ATOMICS, built with
+# WEFT_TSAN_NO_MUTEX (see check_plain_atomics), with zero reports.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -20,12 +23,12 @@ failed=0
 ok() { echo "ok    $*"; passed=$((passed + 1)); }
 bad() { echo "FAIL  $*"; failed=$((failed + 1)); }
 
-# Builds the program against build dir $1 into $2.
+# Builds the program against build dir $1 into $2 (extra compiler flags in $3).
 build() {
   local lib
   lib=$(cd "$1/src" && pwd)
   # The headers, and weft/version.h as the build generated it.
-  clang -std=c11 -g -O1 -fsanitize=thread -D_GNU_SOURCE -Wall -Wextra -Werror \
+  clang -std=c11 -g -O1 -fsanitize=thread -D_GNU_SOURCE -Wall -Wextra -Werror ${3:-} \
     -I"$root/include" -I"$1/include" "$here/user.c" -o "$2" -L"$lib" -lweft -Wl,-rpath,"$lib" -lpthread
 }
 
@@ -49,13 +52,27 @@ check_plain() {
       race_*) run "$exe" "$s"
               if [ "$reports" -gt 0 ]; then ok "plain  $s: reported"
               else bad "plain  $s: not reported"; fi ;;
-      inversion) run "$exe" "$s" detect_deadlocks=1
+      inversion*) run "$exe" "$s" detect_deadlocks=1
               if grep -q 'lock-order-inversion' "$log"; then ok "plain  $s: reported"
               else bad "plain  $s: not reported"; cat "$log"; fi ;;
       *)      run "$exe" "$s"
               if [ "$reports" -eq 0 ] && [ "$rc" -eq 0 ]; then ok "plain  $s: 0 reports"
               else bad "plain  $s: $reports reports, exit $rc"; head -60 "$log"; fi ;;
     esac
+  done
+}
+
+# The same program with WEFT_TSAN_NO_MUTEX: its locks are plain atomics to TSan,
+# so the handoffs are seen only through the atomics of its fast paths and what the
+# library tells. Correct scenarios run so: PLAIN_ATOMICS (default: rwlock).
+PLAIN_ATOMICS=${PLAIN_ATOMICS:-rwlock}
+check_plain_atomics() {
+  local exe=$tmp/user-atomics
+  build "$1" "$exe" -DWEFT_TSAN_NO_MUTEX || { bad "build against $1 (WEFT_TSAN_NO_MUTEX)"; return; }
+  for s in $PLAIN_ATOMICS; do
+    run "$exe" "$s"
+    if [ "$reports" -eq 0 ] && [ "$rc" -eq 0 ]; then ok "atomics $s: 0 reports"
+    else bad "atomics $s: $reports reports, exit $rc"; head -60 "$log"; fi
   done
 }
 
@@ -68,13 +85,16 @@ check_tsan() {
   done
   if [ "$found" -ge "$RACE_MIN" ]; then ok "tsan   race_weft: reported in $found of $RACE_RUNS runs"
   else bad "tsan   race_weft: reported in $found of $RACE_RUNS runs (want $RACE_MIN)"; fi
-  run "$exe" inversion detect_deadlocks=1
-  if grep -q 'lock-order-inversion' "$log"; then ok "tsan   inversion: reported"
-  else bad "tsan   inversion: not reported"; cat "$log"; fi
+  for s in $("$exe" --list | grep '^inversion'); do
+    run "$exe" "$s" detect_deadlocks=1
+    if grep -q 'lock-order-inversion' "$log"; then ok "tsan   $s: reported"
+    else bad "tsan   $s: not reported"; cat "$log"; fi
+  done
 }
 
 [ $# -ge 1 ] || { echo "usage: $0 PLAIN_BUILD [TSAN_BUILD]"; exit 2; }
 check_plain "$1"
+check_plain_atomics "$1"
 [ $# -ge 2 ] && check_tsan "$2"
 echo "run.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -6,8 +6,9 @@
  * primitive each, with plain (non-atomic) accesses on both sides: TSan must
  * report nothing, which it does only if it sees every handoff the library makes.
  * The faulty ones must be reported: an unprotected counter bumped by two threads
- * (pthreads or weft threads), and two weft locks taken in both orders (with
- * detect_deadlocks=1). run.sh says which is which. */
+ * (pthreads or weft threads), and two weft locks (or rwlocks, write/write and
+ * read/write) taken in both orders (with detect_deadlocks=1). run.sh says which
+ * is which. */
 #include "weft.h"
 
 #include <pthread.h>
@@ -126,6 +127,132 @@ static void scenario_cond(void)
         msg_take(m, i);
     }
     pthread_join(t, NULL);
+}
+
+/* ---- rwlock --------------------------------------------------------------------- */
+
+enum { RW_READERS = 3, RW_WRITERS = 2, RW_ROUNDS = 300 };
+static weft_rwlock rw = WEFT_RWLOCK_INIT;
+static long rw_data[4] = {0, 1, 2, 3}; /* written under the write hold, read under read holds */
+static long rw_seen[RW_READERS]; /* each reader's own cell, written under a read hold and
+                                  * read under the write hold: readers -> writer */
+static long rw_writes;
+
+/* Under a read hold: what the last writer wrote, whole; and our cell. */
+static void rw_read_section(long me)
+{
+    for (int k = 1; k < 4; k++)
+        CHECK(rw_data[k] == rw_data[0] + k);
+    rw_seen[me] = rw_data[0];
+}
+
+/* Under the write hold: the readers' cells, then new data. */
+static void rw_write_section(void)
+{
+    long newest = 0;
+    for (int r = 0; r < RW_READERS; r++)
+        newest = rw_seen[r] > newest ? rw_seen[r] : newest;
+    CHECK(newest <= rw_data[0]);
+    rw_data[0] = ++rw_writes * 10;
+    for (int k = 1; k < 4; k++)
+        rw_data[k] = rw_data[0] + k;
+}
+
+static void *rw_reader(void *arg)
+{
+    long me = (long)(intptr_t)arg;
+    for (int i = 0; i < RW_ROUNDS; i++) {
+        switch (i % 4) {
+        case 0: CHECK(weft_rwlock_read_acquire(&rw) == 0); break;
+        case 1: CHECK(weft_rwlock_read_acquire_for(&rw, WEFT_SEC(30)) == 0); break;
+        case 2:
+            CHECK(weft_rwlock_read_acquire_until(&rw, weft_deadline_in(WEFT_SEC(30))) == 0);
+            break;
+        default:
+            if (!weft_rwlock_read_try_acquire(&rw))
+                CHECK(weft_rwlock_read_acquire(&rw) == 0);
+        }
+        rw_read_section(me);
+        CHECK(weft_rwlock_read_release(&rw) == 0);
+    }
+    return NULL;
+}
+
+static void *rw_writer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < RW_ROUNDS; i++) {
+        switch (i % 5) {
+        case 0: CHECK(weft_rwlock_write_acquire(&rw) == 0); break;
+        case 1: CHECK(weft_rwlock_write_acquire_for(&rw, WEFT_SEC(30)) == 0); break;
+        case 2:
+            CHECK(weft_rwlock_write_acquire_until(&rw, weft_deadline_in(WEFT_SEC(30))) == 0);
+            break;
+        case 3:
+            if (!weft_rwlock_write_try_acquire(&rw))
+                CHECK(weft_rwlock_write_acquire(&rw) == 0);
+            break;
+        default:
+            /* read, then upgrade when we are the only reader */
+            CHECK(weft_rwlock_read_acquire(&rw) == 0);
+            if (!weft_rwlock_try_upgrade(&rw)) {
+                CHECK(weft_rwlock_read_release(&rw) == 0);
+                CHECK(weft_rwlock_write_acquire(&rw) == 0);
+            }
+        }
+        rw_write_section();
+        if (i % 3 == 0) {
+            /* keep reading what we wrote, with the readers let in */
+            CHECK(weft_rwlock_downgrade(&rw) == 0);
+            for (int k = 1; k < 4; k++)
+                CHECK(rw_data[k] == rw_data[0] + k);
+            CHECK(weft_rwlock_read_release(&rw) == 0);
+        } else {
+            CHECK(weft_rwlock_write_release(&rw) == 0);
+        }
+    }
+    return NULL;
+}
+
+static void *rw_slow_reader(void *arg)
+{
+    long me = (long)(intptr_t)arg;
+    CHECK(weft_rwlock_read_acquire(&rw) == 0); /* queued behind main's write hold */
+    rw_read_section(me);
+    struct timespec ts = {0, 10 * 1000 * 1000}; /* main's writer waits for us */
+    nanosleep(&ts, NULL);
+    CHECK(weft_rwlock_read_release(&rw) == 0);
+    return NULL;
+}
+
+static void scenario_rwlock(void)
+{
+    /* Contended: readers and writers in a loop (the word, the table, sleeps). */
+    pthread_t t[RW_READERS + RW_WRITERS];
+    for (long i = 0; i < RW_READERS; i++)
+        t[i] = spawn(rw_reader, (void *)(intptr_t)i);
+    for (int i = 0; i < RW_WRITERS; i++)
+        t[RW_READERS + i] = spawn(rw_writer, NULL);
+    for (int i = 0; i < RW_READERS + RW_WRITERS; i++)
+        pthread_join(t[i], NULL);
+    CHECK(rw_writes == (long)RW_WRITERS * RW_ROUNDS);
+    /* Slow for sure: readers asleep behind a writer, then a writer asleep until
+     * the readers leave. */
+    for (int round = 0; round < 3; round++) {
+        CHECK(weft_rwlock_write_acquire(&rw) == 0);
+        for (long i = 0; i < RW_READERS; i++)
+            t[i] = spawn(rw_slow_reader, (void *)(intptr_t)i);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        rw_write_section();
+        CHECK(weft_rwlock_write_release(&rw) == 0);
+        nanosleep(&ts, NULL); /* let them in */
+        CHECK(weft_rwlock_write_acquire(&rw) == 0);
+        rw_write_section();
+        CHECK(weft_rwlock_write_release(&rw) == 0);
+        for (int i = 0; i < RW_READERS; i++)
+            pthread_join(t[i], NULL);
+    }
 }
 
 /* ---- sem, event, barrier, once ---------------------------------------------------- */
@@ -479,6 +606,34 @@ static void scenario_inversion(void)
     weft_lock_release(&lock_b);
 }
 
+static weft_rwlock rw_x = WEFT_RWLOCK_INIT, rw_y = WEFT_RWLOCK_INIT;
+
+/* As scenario_inversion, with rwlocks: both taken for writing. */
+static void scenario_rwlock_inversion(void)
+{
+    weft_rwlock_write_acquire(&rw_x);
+    weft_rwlock_write_acquire(&rw_y);
+    weft_rwlock_write_release(&rw_y);
+    weft_rwlock_write_release(&rw_x);
+    weft_rwlock_write_acquire(&rw_y);
+    weft_rwlock_write_acquire(&rw_x);
+    weft_rwlock_write_release(&rw_x);
+    weft_rwlock_write_release(&rw_y);
+}
+
+/* x read, then y written; later y written, then x read. */
+static void scenario_rwlock_inversion_rw(void)
+{
+    weft_rwlock_read_acquire(&rw_x);
+    weft_rwlock_write_acquire(&rw_y);
+    weft_rwlock_write_release(&rw_y);
+    weft_rwlock_read_release(&rw_x);
+    weft_rwlock_write_acquire(&rw_y);
+    weft_rwlock_read_acquire(&rw_x);
+    weft_rwlock_read_release(&rw_x);
+    weft_rwlock_write_release(&rw_y);
+}
+
 /* ---- driver ----------------------------------------------------------------------- */
 
 static void s_lock(void) { run_counter(count_locked); }
@@ -496,6 +651,7 @@ static const struct {
     {"lock", s_lock},
     {"rlock", s_rlock},
     {"cond", scenario_cond},
+    {"rwlock", scenario_rwlock},
     {"sem", scenario_sem},
     {"event", scenario_event},
     {"barrier", scenario_barrier},
@@ -513,6 +669,8 @@ static const struct {
     {"race_pthread", scenario_race_pthread},
     {"race_weft", scenario_race_weft},
     {"inversion", scenario_inversion},
+    {"inversion_rwlock", scenario_rwlock_inversion},
+    {"inversion_rwlock_rw", scenario_rwlock_inversion_rw},
 };
 
 int main(int argc, char **argv)
