@@ -1,4 +1,6 @@
-/* Bounded stress of cancellation across the families. Threads wait under
+/* Bounded stress of cancellation, in two parts.
+ *
+ * Across the families (cancellation_across_families). Threads wait under
  * token-carrying deadlines on one bounded queue (put, get, both batches, a select
  * put), two semaphores (permits that holders give back, units a releaser hands
  * out), a lock, an event, a condition, futures, and in weft_wait_any over all of
@@ -27,9 +29,15 @@
  * firers fire; once it is done they stop, the epoch moves to fresh tokens, and the
  * consumers drain what is left with no token firing: a wakeup lost to a cancelled
  * waiter then shows as a stall, which the watchdog turns into a failure (20 s).
- * Finally the common root fires and lets out whoever still waits. Run with
- * WF_TEST_FALLBACK=1, the Linux build uses its parking-lot fallback for wait_any
- * and for sleeps under a token. */
+ * Finally the common root fires and lets out whoever still waits.
+ * WF_STRESS_VERBOSE=1 prints each waiter's counts.
+ *
+ * A cancel racing a handoff (cancel_races_handoff): rounds with nothing going on
+ * but one handoff and one fire, so that a wakeup a cancelled waiter takes with it
+ * cannot be rescued by later traffic (see that part's comment).
+ *
+ * Run with WF_TEST_FALLBACK=1, the Linux build uses its parking-lot fallback for
+ * wait_any and for sleeps under a token. */
 #include "../check.h"
 #include "waiting.h"
 
