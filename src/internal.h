@@ -100,6 +100,9 @@ static inline size_t wf_hash_address(const void *p, unsigned bits)
 
 #define WF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* A helper with a constant flag argument, inlined into each caller so that every
+ * call site gets its own copy specialised for that flag. */
+#define WF_ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* ---- cross-family internals -------------------------------------------------- */
 /* Acquire `l` as a thread that has just returned from a wait on l->word (a

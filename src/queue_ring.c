@@ -23,12 +23,18 @@
 #include <stdlib.h>
 
 /* acquire: a cell's sequence number publishes its item (as in the inline fast
- * paths, which a TSan program sees); told to TSan here (src/tsan.h). */
-static inline uint32_t wf_ring_seq(weft__queue_cell *c)
+ * paths, which a TSan program sees); told to TSan here when `tell` (src/tsan.h). */
+static WF_ALWAYS_INLINE uint32_t wf_ring_seq_told(weft__queue_cell *c, bool tell)
 {
     uint32_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-    wf_tsan_acquire(&c->seq);
+    if (tell)
+        wf_tsan_acquire(&c->seq);
     return seq;
+}
+
+static inline uint32_t wf_ring_seq(weft__queue_cell *c)
+{
+    return wf_ring_seq_told(c, wf_tsan_present());
 }
 
 /* The position k cells after `pos` (k <= cap). */
@@ -64,6 +70,38 @@ static void wf_ring_await(weft_queue *q, weft__queue_cell *c, uint32_t seq, bool
     /* acquire: as above. */
     while (wf_ring_seq(c) != seq)
         wf_spin(&peer);
+}
+
+/* The second half of a batch: moves the k claimed cells from pos on (a put fills
+ * them from op->in, a get empties them into op->out), each once its previous owner
+ * has handed it over, then hands each on (release: the item, or the read of it, is
+ * done). Returns whether it had to wait. Specialised by `tell` (wf_ring_move picks):
+ * without TSan the loop carries no annotation, not even an untaken call, which
+ * would make the compiler keep every value in memory across it. */
+static WF_ALWAYS_INLINE bool wf_ring_move_told(weft_queue *q, uint64_t pos, uint64_t k,
+                                               wf_queue_op *op, bool put, bool tell)
+{
+    bool waiting = false;
+    for (uint64_t i = 0; i < k; i++, pos = wf_ring_advance(q, pos, 1)) {
+        weft__queue_cell *c = wf_ring_cell(q, pos);
+        uint32_t seq = WEFT__QUEUE_LAP2(pos) + (put ? 0 : 1);
+        if (wf_ring_seq_told(c, tell) != seq)
+            wf_ring_await(q, c, seq, &waiting);
+        if (put)
+            c->item = op->in[i];
+        else
+            op->out[i] = c->item;
+        if (tell)
+            wf_tsan_release(&c->seq); /* the store below, told (src/tsan.h) */
+        atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
+    }
+    return waiting;
+}
+
+static bool wf_ring_move(weft_queue *q, uint64_t pos, uint64_t k, wf_queue_op *op, bool put)
+{
+    return wf_tsan_present() ? wf_ring_move_told(q, pos, k, op, put, true)
+                             : wf_ring_move_told(q, pos, k, op, put, false);
 }
 
 static void wf_ring_done_waiting(weft_queue *q, bool waiting)
@@ -109,16 +147,7 @@ static ssize_t wf_ring_put_many(weft_queue *q, wf_queue_op *op, bool recheck)
                                                   memory_order_seq_cst, memory_order_relaxed))
             break;
     }
-    bool waiting = false;
-    for (uint64_t i = 0; i < k; i++, pos = wf_ring_advance(q, pos, 1)) {
-        weft__queue_cell *c = wf_ring_cell(q, pos);
-        uint32_t seq = WEFT__QUEUE_LAP2(pos);
-        wf_ring_await(q, c, seq, &waiting);
-        c->item = op->in[i];
-        /* release: publishes the item to the get of this lap. */
-        wf_tsan_release(&c->seq); /* the store below, told (src/tsan.h) */
-        atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
-    }
+    bool waiting = wf_ring_move(q, pos, k, op, true);
     wf_waitlist_notify(&q->not_empty, k > INT_MAX ? INT_MAX : (int)k);
     wf_ring_done_waiting(q, waiting);
     return (ssize_t)k;
@@ -195,16 +224,7 @@ static ssize_t wf_ring_get_many(weft_queue *q, wf_queue_op *op, bool recheck)
                                                   memory_order_seq_cst, memory_order_relaxed))
             break;
     }
-    bool waiting = false;
-    for (uint64_t i = 0; i < k; i++, pos = wf_ring_advance(q, pos, 1)) {
-        weft__queue_cell *c = wf_ring_cell(q, pos);
-        uint32_t seq = WEFT__QUEUE_LAP2(pos) + 1;
-        wf_ring_await(q, c, seq, &waiting);
-        op->out[i] = c->item;
-        /* release: our read is done; the next lap's put may write the cell. */
-        wf_tsan_release(&c->seq); /* the store below, told (src/tsan.h) */
-        atomic_store_explicit(&c->seq, seq + 1, memory_order_release);
-    }
+    bool waiting = wf_ring_move(q, pos, k, op, false);
     wf_waitlist_notify(&q->not_full, k > INT_MAX ? INT_MAX : (int)k);
     wf_ring_done_waiting(q, waiting);
     return (ssize_t)k;
