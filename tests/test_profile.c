@@ -28,6 +28,15 @@ __attribute__((noinline)) void release_hot(void)
     CHECK_EQ(weft_lock_release(&hot), 0);
 }
 
+/* A holder whose last statement is the release: an optimising compiler would make
+ * the slow path a tail call, and the blame would name this function's caller. */
+__attribute__((noinline)) void tail_release_hot(void)
+{
+    (void)weft_lock_release(&hot);
+}
+
+static void (*hot_release)(void) = release_hot;
+
 static void *waiter(void *arg)
 {
     atomic_store_explicit(&started, true, memory_order_release);
@@ -52,7 +61,7 @@ static void contend(weft_lock *l, bool on_hot)
     EVENTUALLY((atomic_load_explicit(&l->word, memory_order_relaxed) & WEFT_LOCK_PARKED) != 0);
     usleep(2000);
     if (on_hot)
-        release_hot();
+        hot_release();
     else
         CHECK_EQ(weft_lock_release(l), 0);
     CHECK_EQ(pthread_join(th, NULL), 0);
@@ -116,6 +125,19 @@ static void test_hot_lock_site_first(void)
     weft_name_set(&hot, NULL);
 }
 
+static void test_tail_release_blamed_on_its_function(void)
+{
+    CHECK_EQ(weft_profile_start(1), 0);
+    hot_release = tail_release_hot;
+    for (int i = 0; i < 4; i++)
+        contend(&hot, true);
+    hot_release = release_hot;
+    CHECK_EQ(weft_profile_stop(), 0);
+    char *text = report_text(false);
+    CHECK(strstr(text, "held by tail_release_hot") != NULL);
+    free(text);
+}
+
 static void test_write_to_path(void)
 {
     char path[] = "/tmp/weft-profile-XXXXXX";
@@ -131,4 +153,5 @@ static void test_write_to_path(void)
     CHECK_EQ(weft_profile_write(NULL), EINVAL);
 }
 
-TEST_MAIN(TEST(test_off_records_nothing), TEST(test_hot_lock_site_first), TEST(test_write_to_path))
+TEST_MAIN(TEST(test_off_records_nothing), TEST(test_hot_lock_site_first),
+          TEST(test_tail_release_blamed_on_its_function), TEST(test_write_to_path))
