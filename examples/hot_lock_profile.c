@@ -37,16 +37,15 @@ static void work(void)
 }
 
 /* Each lock is taken at one site of its own: the profile reports by site. Not
- * inlined, and not static, so that dladdr finds their names. The step counted
- * after the release keeps the release from being a tail call, so the holder it
- * is blamed on is this function too, not its caller. */
+ * inlined, and not static, so that dladdr finds their names. The holder a wait is
+ * blamed on is the function that released the lock (here the same one). */
 __attribute__((noinline)) void take_hot(void)
 {
     weft_lock_acquire(&hot);
     counter++;
     work();
-    weft_lock_release(&hot);
     my_steps++;
+    weft_lock_release(&hot);
 }
 
 __attribute__((noinline)) void take_shard(int k)
@@ -54,8 +53,8 @@ __attribute__((noinline)) void take_shard(int k)
     weft_lock_acquire(&shard_lock[k]);
     shard_total[k]++;
     work();
-    weft_lock_release(&shard_lock[k]);
     my_steps++;
+    weft_lock_release(&shard_lock[k]);
 }
 
 __attribute__((noinline)) void *worker(void *arg)
