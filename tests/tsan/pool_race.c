@@ -24,6 +24,7 @@
  * with helping, map, posts then shutdown, submits from several threads, done
  * callbacks): zero reports. */
 #include "weft.h"
+#include "scenario.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -33,14 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        if (!(c)) {                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-            exit(2);                                                               \
-        }                                                                          \
-    } while (0)
 
 /* ---- relaxed handshakes (no happens-before for TSan) --------------------------------- */
 
@@ -337,10 +330,7 @@ static void scenario_pool_sync(void)
 
 /* ---- driver ----------------------------------------------------------------------- */
 
-static const struct {
-    const char *name;
-    void (*fn)(void);
-} scenarios[] = {
+static const scenario scenarios[] = {
     {"pool_sync", scenario_pool_sync},
     {"race_pool", scenario_race_pool},
     {"race_pool_pthread", scenario_race_pool_pthread},
@@ -348,17 +338,5 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-    size_t n = sizeof scenarios / sizeof scenarios[0];
-    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
-        for (size_t i = 0; i < n; i++)
-            puts(scenarios[i].name);
-        return 0;
-    }
-    for (size_t i = 0; argc == 2 && i < n; i++)
-        if (strcmp(argv[1], scenarios[i].name) == 0) {
-            scenarios[i].fn();
-            return 0;
-        }
-    fprintf(stderr, "usage: %s --list | SCENARIO\n", argv[0]);
-    return 2;
+    return scenario_main(argc, argv, scenarios, sizeof scenarios / sizeof scenarios[0]);
 }

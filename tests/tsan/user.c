@@ -10,19 +10,12 @@
  * read/write) taken in both orders (with detect_deadlocks=1). run.sh says which
  * is which. */
 #include "weft.h"
+#include "scenario.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        if (!(c)) {                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-            exit(2);                                                               \
-        }                                                                          \
-    } while (0)
 
 enum { ITEMS = 200, COUNTER_THREADS = 4, COUNTER_ROUNDS = 2000 };
 
@@ -644,10 +637,7 @@ static void s_lifo(void) { run_queue(8, WEFT_LIFO, false); }
 static void s_priority(void) { run_queue(8, WEFT_PRIORITY, false); }
 static void s_simple(void) { run_queue(0, WEFT_FIFO, true); }
 
-static const struct {
-    const char *name;
-    void (*fn)(void);
-} scenarios[] = {
+static const scenario scenarios[] = {
     {"lock", s_lock},
     {"rlock", s_rlock},
     {"cond", scenario_cond},
@@ -675,17 +665,5 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-    size_t n = sizeof scenarios / sizeof scenarios[0];
-    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
-        for (size_t i = 0; i < n; i++)
-            puts(scenarios[i].name);
-        return 0;
-    }
-    for (size_t i = 0; argc == 2 && i < n; i++)
-        if (strcmp(argv[1], scenarios[i].name) == 0) {
-            scenarios[i].fn();
-            return 0;
-        }
-    fprintf(stderr, "usage: %s --list | SCENARIO\n", argv[0]);
-    return 2;
+    return scenario_main(argc, argv, scenarios, sizeof scenarios / sizeof scenarios[0]);
 }
