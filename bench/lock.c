@@ -23,6 +23,7 @@
  * Targets: uncontended at most 0.9x pthread_mutex's time; contended at least
  * 1.2x its throughput (time ratio at most 1/1.2) at 2 and 8 threads. */
 #include "bench.h"
+#include "rounds.h"
 #include "weft/lock.h"
 
 #include <pthread.h>
@@ -145,19 +146,12 @@ static struct {
     double weft_ns[AB_ROUNDS], pthread_ns[AB_ROUNDS];
 } ab;
 
-static double ab_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* One half of a round on thread `me`: returns after every thread's loop is done; thread
  * 0 then returns the half's wall time per increment (first start to last end). */
 static double ab_half(bool weft, int me, int n, long per_thread)
 {
     pthread_barrier_wait(&ab.phase);
-    ab.start[me] = ab_now();
+    ab.start[me] = wf_rounds_now_ns();
     if (weft) {
         for (long i = 0; i < per_thread; i++) {
             weft_lock_acquire(&ab.weft.lock);
@@ -171,7 +165,7 @@ static double ab_half(bool weft, int me, int n, long per_thread)
             pthread_mutex_unlock(&ab.pthread.lock);
         }
     }
-    ab.end[me] = ab_now();
+    ab.end[me] = wf_rounds_now_ns();
     pthread_barrier_wait(&ab.phase);
     if (me != 0)
         return 0;
@@ -181,19 +175,6 @@ static double ab_half(bool weft, int me, int n, long per_thread)
         last = ab.end[i] > last ? ab.end[i] : last;
     }
     return (last - first) / (double)(per_thread * n);
-}
-
-static int ab_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The p-th fraction of sorted v[n] (nearest rank). */
-static double ab_pct(const double *v, int n, double p)
-{
-    int i = (int)(p * (n - 1) + 0.5);
-    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
 }
 
 static void lock_contended_ab(wf_bench_state *s)
@@ -231,25 +212,8 @@ static void lock_contended_ab(wf_bench_state *s)
     ab.weft.counter = ab.pthread.counter = 0;
     pthread_barrier_destroy(&ab.phase);
     pthread_mutex_destroy(&ab.pthread.lock);
-    int r = (int)(round < AB_ROUNDS ? round : AB_ROUNDS);
-    if (r == 0)
-        return;
-    double ratio[AB_ROUNDS];
-    int slower = 0;
-    for (int i = 0; i < r; i++) {
-        ratio[i] = ab.weft_ns[i] / ab.pthread_ns[i];
-        slower += ratio[i] > 1.0;
-    }
-    qsort(ratio, (size_t)r, sizeof ratio[0], ab_cmp);
-    qsort(ab.weft_ns, (size_t)r, sizeof ab.weft_ns[0], ab_cmp);
-    qsort(ab.pthread_ns, (size_t)r, sizeof ab.pthread_ns[0], ab_cmp);
-    wf_bench_counter(s, "weft_ns", ab_pct(ab.weft_ns, r, 0.5));
-    wf_bench_counter(s, "pthread_ns", ab_pct(ab.pthread_ns, r, 0.5));
-    wf_bench_counter(s, "ratio_p10", ab_pct(ratio, r, 0.1));
-    wf_bench_counter(s, "ratio_p50", ab_pct(ratio, r, 0.5));
-    wf_bench_counter(s, "ratio_p90", ab_pct(ratio, r, 0.9));
-    wf_bench_counter(s, "slower_frac", (double)slower / r);
-    wf_bench_counter(s, "rounds", r);
+    wf_rounds_report(s, ab.weft_ns, ab.pthread_ns, (int)(round < AB_ROUNDS ? round : AB_ROUNDS),
+                     "pthread");
 }
 WF_BENCH(lock_contended_ab, "lock/contended_ab/weft-and-pthread", .threads = {2, 8},
          .iterations = AB_ROUNDS);

@@ -15,6 +15,7 @@
  *
  * Target: start+join at most 1.1x pthread_create + pthread_join's time. */
 #include "bench.h"
+#include "rounds.h"
 #include "weft/thread.h"
 
 #include <pthread.h>
@@ -100,17 +101,10 @@ static void start_join_timed_pthread(wf_bench_state *s)
 
 enum { AB_ROUNDS = 40, AB_THREADS = 100 };
 
-static double ab_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* AB_THREADS start+joins of one implementation: the time of one, in ns. */
 static double ab_half(bool weft)
 {
-    double start = ab_now();
+    double start = wf_rounds_now_ns();
     for (int i = 0; i < AB_THREADS; i++) {
         void *res;
         if (weft) {
@@ -126,24 +120,12 @@ static double ab_half(bool weft)
             pthread_join(th, &res);
         }
     }
-    return (ab_now() - start) / AB_THREADS;
-}
-
-static int ab_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double ab_pct(const double *v, int n, double p)
-{
-    int i = (int)(p * (n - 1) + 0.5);
-    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+    return (wf_rounds_now_ns() - start) / AB_THREADS;
 }
 
 static void start_join_ab(wf_bench_state *s)
 {
-    double weft_ns[AB_ROUNDS], pthread_ns[AB_ROUNDS], ratio[AB_ROUNDS];
+    double weft_ns[AB_ROUNDS], pthread_ns[AB_ROUNDS];
     int r = 0;
     WF_BENCH_LOOP(s)
     {
@@ -155,25 +137,7 @@ static void start_join_ab(wf_bench_state *s)
         }
         r++;
     }
-    if (r > AB_ROUNDS)
-        r = AB_ROUNDS;
-    if (r == 0)
-        return;
-    int slower = 0;
-    for (int i = 0; i < r; i++) {
-        ratio[i] = weft_ns[i] / pthread_ns[i];
-        slower += ratio[i] > 1.0;
-    }
-    qsort(ratio, (size_t)r, sizeof ratio[0], ab_cmp);
-    qsort(weft_ns, (size_t)r, sizeof weft_ns[0], ab_cmp);
-    qsort(pthread_ns, (size_t)r, sizeof pthread_ns[0], ab_cmp);
-    wf_bench_counter(s, "weft_ns", ab_pct(weft_ns, r, 0.5));
-    wf_bench_counter(s, "pthread_ns", ab_pct(pthread_ns, r, 0.5));
-    wf_bench_counter(s, "ratio_p10", ab_pct(ratio, r, 0.1));
-    wf_bench_counter(s, "ratio_p50", ab_pct(ratio, r, 0.5));
-    wf_bench_counter(s, "ratio_p90", ab_pct(ratio, r, 0.9));
-    wf_bench_counter(s, "slower_frac", (double)slower / r);
-    wf_bench_counter(s, "rounds", r);
+    wf_rounds_report(s, weft_ns, pthread_ns, r < AB_ROUNDS ? r : AB_ROUNDS, "pthread");
 }
 
 WF_BENCH(start_join_weft, "thread/start_join/weft", .target_peer = "pthread",
