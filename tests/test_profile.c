@@ -125,8 +125,11 @@ static void test_hot_lock_site_first(void)
     weft_name_set(&hot, NULL);
 }
 
+/* Not in the checking build: its release is the checker's out-of-line function,
+ * which a tail release calls with a jump (weft/profile.h says so). */
 static void test_tail_release_blamed_on_its_function(void)
 {
+#ifndef WEFT_CHECKS
     CHECK_EQ(weft_profile_start(1), 0);
     hot_release = tail_release_hot;
     for (int i = 0; i < 4; i++)
@@ -136,6 +139,7 @@ static void test_tail_release_blamed_on_its_function(void)
     char *text = report_text(false);
     CHECK(strstr(text, "held by tail_release_hot") != NULL);
     free(text);
+#endif
 }
 
 static void test_write_to_path(void)

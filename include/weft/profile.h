@@ -19,6 +19,10 @@
  *
  * Medians come from at most 65536 samples per site (a uniform reservoir beyond
  * that); counts, totals and worst waits are exact over the samples.
+ *
+ * In the checking build (-Dchecks=true) the lock calls are the checker's
+ * out-of-line functions, and a function whose last statement is a release calls
+ * it as a tail call: that release is blamed on the function's caller.
  */
 #ifndef WEFT_PROFILE_H
 #define WEFT_PROFILE_H
