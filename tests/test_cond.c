@@ -412,13 +412,17 @@ static void notify_all_wakes_everyone(void)
         /* Without a stampede a moved waiter sleeps once (on its state word, then
          * on the lock word it was moved to); woken all at once, each would sleep a
          * second time on the lock. Only the guard (woken to take the lock) may
-         * sleep twice. On the futex backend nothing else makes them sleep. */
+         * sleep twice. On the futex backend nothing else makes them sleep, except
+         * under ThreadSanitizer, whose runtime blocks on its own locks too (a
+         * voluntary switch counted here that is not weft's). */
+#ifndef WEFT__TSAN
         if (round == 0 && strcmp(WF_TEST_BACKEND, "linux") == 0) {
             int twice = 0;
             for (int i = 0; i < N; i++)
                 twice += args[i].sleeps >= 2;
             CHECK(twice <= 1);
         }
+#endif
     }
 }
 
