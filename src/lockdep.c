@@ -640,6 +640,17 @@ int weft__checked_rlock_release(weft_rlock *r)
     return rc;
 }
 
+/* What a taken side of rw counts as: a second read hold of a reader deepens its
+ * entry (no new order), anything else is a new held entry. */
+static void wf_rwlock_took(weft_rwlock *rw, bool write, void *site)
+{
+    wf_held *e = write ? NULL : wf_find(rw);
+    if (e && e->kind == WF_HELD_READ)
+        e->depth++;
+    else
+        wf_push(rw, write ? WF_HELD_WRITE : WF_HELD_READ, 1, site);
+}
+
 /* A blocking acquire of one side of rw: a holder of either side re-acquiring it
  * is a self-deadlock (see the top), reported before it blocks. */
 static int wf_checked_rwlock(weft_rwlock *rw, bool write, weft_deadline d, void *site)
@@ -651,13 +662,8 @@ static int wf_checked_rwlock(weft_rwlock *rw, bool write, weft_deadline d, void 
         wf_checks_acquire(rw, site);
     }
     int rc = write ? weft_rwlock_write_acquire_until(rw, d) : weft_rwlock_read_acquire_until(rw, d);
-    if (rc == 0) {
-        wf_held *e = write ? NULL : wf_find(rw);
-        if (e && e->kind == WF_HELD_READ)
-            e->depth++; /* a second read hold: no new order */
-        else
-            wf_push(rw, write ? WF_HELD_WRITE : WF_HELD_READ, 1, site);
-    }
+    if (rc == 0)
+        wf_rwlock_took(rw, write, site);
     return rc;
 }
 
@@ -666,11 +672,7 @@ static bool wf_checked_rwlock_try(weft_rwlock *rw, bool write, void *site)
 {
     if (!(write ? weft_rwlock_write_try_acquire(rw) : weft_rwlock_read_try_acquire(rw)))
         return false;
-    wf_held *e = write ? NULL : wf_find(rw);
-    if (e && e->kind == WF_HELD_READ)
-        e->depth++;
-    else
-        wf_push(rw, write ? WF_HELD_WRITE : WF_HELD_READ, 1, site);
+    wf_rwlock_took(rw, write, site);
     return true;
 }
 
