@@ -45,6 +45,20 @@ static inline long wf_test_scale(long n)
     return n / div > 0 ? n / div : 1;
 }
 
+/* The text written to f so far (from its start to its position), as a malloc'd
+ * NUL-terminated string; f stays open. */
+static inline char *wf_test_read_back(FILE *f)
+{
+    long n = ftell(f);
+    CHECK(n >= 0);
+    char *text = malloc((size_t)n + 1);
+    CHECK(text != NULL);
+    rewind(f);
+    CHECK(fread(text, 1, (size_t)n, f) == (size_t)n);
+    text[n] = '\0';
+    return text;
+}
+
 /* Starts n threads running fn(arg_i) and joins them all. */
 static inline void wf_test_run_threads(int n, void *(*fn)(void *), void *args, size_t arg_size)
 {

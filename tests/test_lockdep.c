@@ -33,13 +33,7 @@ static char *capture_end(void)
     fflush(stderr);
     CHECK(dup2(saved_stderr, 2) == 2);
     close(saved_stderr);
-    long n = ftell(capture);
-    CHECK(n >= 0);
-    char *text = malloc((size_t)n + 1);
-    CHECK(text != NULL);
-    rewind(capture);
-    CHECK(fread(text, 1, (size_t)n, capture) == (size_t)n);
-    text[n] = '\0';
+    char *text = wf_test_read_back(capture);
     fclose(capture);
     fputs(text, stderr);
     return text;

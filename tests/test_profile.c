@@ -72,12 +72,7 @@ static char *report_text(bool folded)
     FILE *f = tmpfile();
     CHECK(f != NULL);
     CHECK_EQ(folded ? weft_profile_write_file(NULL, f) : weft_profile_write_file(f, NULL), 0);
-    long n = ftell(f);
-    char *text = malloc((size_t)n + 1);
-    CHECK(text != NULL);
-    rewind(f);
-    CHECK(fread(text, 1, (size_t)n, f) == (size_t)n);
-    text[n] = '\0';
+    char *text = wf_test_read_back(f);
     fclose(f);
     return text;
 }

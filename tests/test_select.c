@@ -537,9 +537,20 @@ static void *pass_on_plain(void *p)
     return NULL;
 }
 
-static void departing_waiter_passes_wakeup_on(void)
+/* Makes X ready once: releases the lock, posts a unit, or puts an item. */
+static void give_x(struct pass_on *t)
 {
     static int item = 7;
+    if (t->kind == X_LOCK)
+        CHECK_EQ(weft_lock_release(&t->lock), 0);
+    else if (t->kind == X_SEM)
+        CHECK_EQ(weft_sem_release(&t->sem, 1), 0);
+    else
+        CHECK_EQ(weft_queue_put(t->queue, &item, 0), 0);
+}
+
+static void departing_waiter_passes_wakeup_on(void)
+{
     for (int kind = X_LOCK; kind <= X_QUEUE; kind++) {
         for (int round = 0; round < 3; round++) {
             struct pass_on t = {.kind = kind, .lock = WEFT_LOCK_INIT, .sem = WEFT_SEM_INIT(0),
@@ -552,24 +563,13 @@ static void departing_waiter_passes_wakeup_on(void)
             usleep(30000);
             CHECK_EQ(pthread_create(&p, NULL, pass_on_plain, &t), 0);
             usleep(30000);
-            if (kind == X_LOCK)
-                CHECK_EQ(weft_lock_release(&t.lock), 0);
-            else if (kind == X_SEM)
-                CHECK_EQ(weft_sem_release(&t.sem, 1), 0);
-            else
-                CHECK_EQ(weft_queue_put(t.queue, &item, 0), 0);
+            give_x(&t);
             CHECK_EQ(weft_event_set(&t.event), 0);
             EVENTUALLY(atomic_load(&t.s_done));
             int r = atomic_load(&t.s_result);
             CHECK(r == 0 || r == 1);
-            if (r == 1) { /* S got X after all: hand it to P */
-                if (kind == X_LOCK)
-                    CHECK_EQ(weft_lock_release(&t.lock), 0);
-                else if (kind == X_SEM)
-                    CHECK_EQ(weft_sem_release(&t.sem, 1), 0);
-                else
-                    CHECK_EQ(weft_queue_put(t.queue, &item, 0), 0);
-            }
+            if (r == 1) /* S got X after all: hand it to P */
+                give_x(&t);
             EVENTUALLY(atomic_load(&t.p_done)); /* P got X: no wakeup was lost */
             CHECK_EQ(pthread_join(s, NULL), 0);
             CHECK_EQ(pthread_join(p, NULL), 0);
