@@ -14,25 +14,24 @@
  * A waiter's state word (wf_cond_waiter.state):
  *
  *   SPINNING   queued; polling its state for a moment before it sleeps
- *   ASLEEP     queued; sleeping (or about to) on `state`: a notifier must wake it
- *              (SPINNING with the sleeper flag set, for wf_sleep_flagged)
- *   NOTIFIED   unlinked by a notify: it re-takes the lock the ordinary way
- *   MOVING     notify_all is moving its sleep onto the lock word (transient: only
- *              while the notifier holds the bucket lock)
- *   REQUEUED   unlinked by notify_all and moved onto the lock word, or the one
- *              thread woken after the others were moved: it re-takes the lock
- *              keeping PARKED set (wf_lock_acquire_requeued), since moved
- *              sleepers may remain on the lock word
+ *   ASLEEP     queued; sleeping (or about to) on `state` and on its bucket's
+ *              broadcast word: a notifier must wake it
+ *   NOTIFIED   unlinked by a notify that woke it alone: it re-takes the lock the
+ *              ordinary way (spin, then sleep)
+ *   BROADCAST  unlinked by a notify that took every waiter of its condition (a
+ *              notify_all): woken with the others by one wake, it re-takes the
+ *              lock without spinning on it (wf_lock_acquire_woken)
  *
  * Invariants:
  *  - a record is linked iff its state is SPINNING or ASLEEP. Links, the
- *    condition word, and every change a notifier makes to a state happen under
- *    the bucket lock; the waiter itself only ever moves SPINNING -> ASLEEP.
+ *    condition word, the broadcast word and every change a notifier makes to a
+ *    state happen under the bucket lock; the waiter itself only ever moves
+ *    SPINNING -> ASLEEP.
  *  - a notifier uses a record only under the bucket lock, and not after the
- *    store that gives it its final state (NOTIFIED, REQUEUED), except to pass its
- *    address to wf_wake (which never dereferences it: a wake of a stale address
- *    is at worst a spurious wakeup, which every waiter absorbs). A waiter leaves
- *    (its record goes out of scope) only after reading a final state with
+ *    store that gives it its final state (NOTIFIED, BROADCAST), except to pass
+ *    its address to wf_wake (which never dereferences it: a wake of a stale
+ *    address is at worst a spurious wakeup, which every waiter absorbs). A waiter
+ *    leaves (its record goes out of scope) only after reading a final state with
  *    acquire, or after unlinking itself under the bucket lock.
  *
  * Lost wakeup. A waiter queues itself and counts itself in the condition word
@@ -40,29 +39,25 @@
  * changed the waited-for state under the user's lock after that finds it queued.
  * Between queueing and sleeping, see wf_cond_sleep.
  *
- * notify_all without a stampede. The sleepers are moved (wf_requeue) from their
- * state words onto the lock word, where they sleep as lock waiters and take the
- * lock one after the other, each woken by the release before it: a moved
- * sleeper re-takes the lock keeping PARKED set (wf_lock_acquire_requeued, on
- * taking it or on going to sleep on it), so the release after its turn wakes
- * the next. What starts the chain:
- *  - the lock is held (the usual case: Python notifies under the lock): the
- *    notifier sets PARKED on it first, so its release wakes a moved sleeper.
- *    A release may come between that and the moves (a notifier that does not
- *    hold the lock); it clears PARKED and wakes nobody of ours, so after the
- *    moves the notifier looks again: PARKED gone from a held lock, it sets it
- *    again; the lock free, it wakes one moved sleeper itself. (Both through
- *    wf_lock_mark_parked: only lock.c touches the lock word.)
- *  - the lock is free: every sleeper but one is moved and the remaining one,
- *    the guard, is woken after the moves; it takes the lock with PARKED set.
- *    (glibc's requeueing condition variable used this wake-one-requeue-rest.)
+ * notify_all: one wake for every sleeper. Each sleeper also sleeps on its bucket's
+ * broadcast word (wf_sleep_any on both words), so a notify that takes all of its
+ * condition's waiters bumps that word and wakes them all with one system call,
+ * where one wake per waiter would cost the notifier a call each (eight waiters:
+ * 2x its CPU). They are woken at once rather than moved onto the lock word to take
+ * it in a chain: on a machine with fewer CPUs than waiters the chain is a sleep and
+ * a wake per waiter, each onto a CPU that has just gone idle, while woken together
+ * they are runnable together and the scheduler runs them back to back (eight
+ * waiters on 2 CPUs: 1.5x pthread_cond_broadcast's round moved, 0.9-1.0x woken;
+ * BENCHMARKS.md). The stampede that waking costs is kept off the lock: a woken
+ * waiter does not spin on a held lock (its holder may be the very thread the wake
+ * preempted) but yields, then sleeps on the lock word. Sleepers of other
+ * conditions hashed to the bucket take the wake as a spurious one.
  *
  * Cancellation (weft/cancel.h). A waiter whose token fires gives up as on a
  * timeout: it unlinks itself unless a notifier got to it first (then the notify is
  * its own, and it returns 0), and re-takes the lock with no deadline, so the
- * notifies it did not take go to others. A sleeper that notify_all moved onto the
- * lock word finds REQUEUED when the token wakes it and re-takes the lock as a
- * moved sleeper. The public entries say ECANCELED for the token's timeouts. */
+ * notifies it did not take go to others. The public entries say ECANCELED for the
+ * token's timeouts. */
 #include "lockdep.h"
 #include "waiting.h"
 
@@ -74,8 +69,7 @@ enum wf_cond_state {
     WF_COND_SPINNING = 0,
     WF_COND_ASLEEP = 1,
     WF_COND_NOTIFIED = 2,
-    WF_COND_MOVING = 3,
-    WF_COND_REQUEUED = 4,
+    WF_COND_BROADCAST = 3,
 };
 
 enum {
@@ -94,6 +88,9 @@ typedef struct wf_cond_waiter {
 typedef struct wf_cond_bucket {
     weft_lock lock;
     wf_list waiters; /* oldest first, of every condition hashed here */
+    /* Bumped by every notify that wakes all of a condition's waiters at once,
+     * under `lock`; its sleepers also sleep on it (see the top). */
+    _Atomic uint32_t broadcasts;
 } __attribute__((aligned(WF_CACHE_LINE))) wf_cond_bucket;
 
 /* All-zero: unlocked, empty. */
@@ -127,8 +124,8 @@ static uint32_t wf_cond_sleep(wf_cond_bucket *b, wf_cond_waiter *w, bool first,
     /* A notify within a few microseconds (ping-pong, a handoff to a thread on
      * another core) then costs no system call on either side. Only the first in
      * line spins: notify takes the oldest waiters, so one queued behind others
-     * waits for the notifies they take first, or a notify_all, which moves it to
-     * the lock's queue anyway; its spin would only take a CPU from the threads
+     * waits for the notifies they take first, or a notify_all, which wakes it
+     * with the others anyway; its spin would only take a CPU from the threads
      * that must run first (eight waiters re-entering after a notify_all spent
      * half the CPU of a round spinning, on 2 CPUs). */
     wf_spinner spin = wf_spinner_start(WF_SPIN_BRIEF);
@@ -136,15 +133,34 @@ static uint32_t wf_cond_sleep(wf_cond_bucket *b, wf_cond_waiter *w, bool first,
         /* acquire: a final state ends the notifier's use of our record. */
         s = atomic_load_explicit(&w->state, memory_order_acquire);
         if (s != WF_COND_SPINNING)
-            goto notified;
+            return s;
     } while (first && !wf_cancelled(d) && wf_spin(&spin)); /* a fired token: straight to its exit */
     for (;;) {
-        /* Lost wakeup avoided: the notifier exchanges our state before it wakes.
-         * If it read SPINNING, the sleep's CAS to ASLEEP fails and we never sleep;
-         * if it read ASLEEP, it wakes us after changing the word, so either the
-         * sleep sees the new state and returns, or the wake finds us. `s` comes
-         * back as a fresh acquire load (as above). */
-        int rc = wf_sleep_flagged(&w->state, &s, WF_COND_ASLEEP, d);
+        /* Lost wakeup avoided, for both ways to be woken:
+         *  - a notify that wakes us alone changes our state before it wakes it: if
+         *    it read SPINNING, our CAS to ASLEEP fails and we never sleep; if it
+         *    read ASLEEP, either the sleep's compare sees the new state or the wake
+         *    finds us queued;
+         *  - a broadcast gives every state its final value, then bumps the
+         *    broadcast word (release), then wakes it. We load that word (acquire)
+         *    before our state: if we see the bump we see our final state and do not
+         *    sleep; if not, either the sleep's compare sees the bump or the wake
+         *    finds us queued on the word. */
+        uint32_t seen = atomic_load_explicit(&b->broadcasts, memory_order_acquire);
+        /* acquire: as above, a final state ends the notifier's use of our record. */
+        s = atomic_load_explicit(&w->state, memory_order_acquire);
+        /* acquire on failure: the final state read (as above); C11 wants success
+         * at least as strong (announcing a sleeper would need only relaxed). */
+        if (s == WF_COND_SPINNING &&
+            atomic_compare_exchange_strong_explicit(&w->state, &s, WF_COND_ASLEEP,
+                                                    memory_order_acquire, memory_order_acquire))
+            s = WF_COND_ASLEEP;
+        if (s != WF_COND_ASLEEP)
+            break;
+        const _Atomic uint32_t *words[2] = {&w->state, &b->broadcasts};
+        uint32_t expected[2] = {WF_COND_ASLEEP, seen};
+        int rc = wf_sleep_any(words, expected, 2, d);
+        s = atomic_load_explicit(&w->state, memory_order_acquire); /* acquire: as above */
         if (s != WF_COND_ASLEEP)
             break;
         if (rc == ETIMEDOUT) {
@@ -160,15 +176,7 @@ static uint32_t wf_cond_sleep(wf_cond_bucket *b, wf_cond_waiter *w, bool first,
             weft_lock_release(&b->lock);
             return s;
         }
-        /* A spurious return: sleep again. */
-    }
-notified:
-    if (s == WF_COND_MOVING) {
-        /* notify_all is still moving us and may read our state word: it holds the
-         * bucket lock until it has stored our final state. */
-        weft_lock_acquire(&b->lock);
-        s = atomic_load_explicit(&w->state, memory_order_relaxed);
-        weft_lock_release(&b->lock);
+        /* Woken for another condition's broadcast, or spuriously: sleep again. */
     }
     return s;
 }
@@ -210,8 +218,8 @@ static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline
 #ifdef WEFT_CHECKS
     wf_checks_cond_reacquire(r ? (const void *)r : (const void *)l, r != NULL, checked);
 #endif
-    if (s == WF_COND_REQUEUED)
-        wf_lock_acquire_requeued(l, WEFT_DEADLINE_NEVER);
+    if (s == WF_COND_BROADCAST)
+        wf_lock_acquire_woken(l);
     else
         weft_lock_acquire(l);
     wf_tsan_acquire(&l->word);
@@ -297,113 +305,68 @@ int weft_cond_wait_for_r(weft_cond *c, weft_rlock *r, bool (*pred)(void *), void
 
 /* ---- notifying ------------------------------------------------------------------ */
 
-int weft__cond_notify_slow(weft_cond *c, int n)
+/* Notify the n oldest waiters of c. One that takes them all, when more than one
+ * sleeps, wakes them with one wake of the broadcast word (see the top); otherwise
+ * each sleeper is woken on its own state word. */
+static void wf_cond_notify(weft_cond *c, uint32_t n)
 {
     wf_cond_bucket *b = wf_cond_bucket_of(c);
     const _Atomic uint32_t *deferred[WF_COND_WAKE_BATCH];
     int n_deferred = 0;
 
     weft_lock_acquire(&b->lock);
+    /* relaxed: the bucket lock orders the count (see wf_cond_count). */
     uint32_t left = atomic_load_explicit(&c->waiters, memory_order_relaxed);
-    uint32_t taken = 0;
+    /* All of them, and more than one: they contend for the lock once woken. */
+    uint32_t state = n >= left && left > 1 ? WF_COND_BROADCAST : WF_COND_NOTIFIED;
+    uint32_t taken = 0, asleep = 0;
     WF_LIST_FOREACH(node, next, &b->waiters) {
-        if (n == 0 || taken == left)
+        if (taken == n || taken == left)
             break;
         wf_cond_waiter *w = WF_CONTAINER(node, wf_cond_waiter, link);
         if (w->cond != c)
             continue;
         wf_list_remove(&b->waiters, node);
-        n--;
         taken++;
-        /* release: once the waiter reads NOTIFIED it may return and its record
-         * vanish; everything we did to the record happens before. */
-        uint32_t old = atomic_exchange_explicit(&w->state, WF_COND_NOTIFIED, memory_order_release);
-        if (old == WF_COND_ASLEEP) {
-            /* Lost wakeup avoided: the state changed before this wake (see
-             * wf_cond_sleep). Wakes wait until the bucket is unlocked, so the
-             * woken thread does not run into our lock. */
-            if (n_deferred < WF_COND_WAKE_BATCH)
-                deferred[n_deferred++] = &w->state;
-            else
-                wf_wake(&w->state, 1);
-        }
+        /* release: once the waiter reads its final state it may return and its
+         * record vanish; everything we did to the record happens before. */
+        if (atomic_exchange_explicit(&w->state, state, memory_order_release) != WF_COND_ASLEEP)
+            continue;
+        asleep++;
+        /* Lost wakeup avoided: the state changed before this wake (see
+         * wf_cond_sleep). Wakes wait until the bucket is unlocked, so the woken
+         * thread does not run into our lock. */
+        if (n_deferred < WF_COND_WAKE_BATCH)
+            deferred[n_deferred++] = &w->state;
+        else if (state == WF_COND_NOTIFIED)
+            wf_wake(&w->state, 1);
     }
     wf_cond_count(c, -(int32_t)taken);
+    bool broadcast = state == WF_COND_BROADCAST && asleep > 1;
+    if (broadcast) {
+        /* release: the final states above happen before a sleeper's acquire load
+         * of the bumped word (wf_cond_sleep); the bucket lock serialises bumps. */
+        uint32_t v = atomic_load_explicit(&b->broadcasts, memory_order_relaxed);
+        atomic_store_explicit(&b->broadcasts, v + 1, memory_order_release);
+    }
     weft_lock_release(&b->lock);
 
-    for (int i = 0; i < n_deferred; i++)
-        wf_wake(deferred[i], 1); /* the record may be gone: only its address is used */
+    /* Lost wakeup avoided: the word was bumped before this wake (see wf_cond_sleep). */
+    if (broadcast)
+        wf_wake(&b->broadcasts, INT_MAX);
+    else
+        for (int i = 0; i < n_deferred; i++)
+            wf_wake(deferred[i], 1); /* the record may be gone: only its address is used */
+}
+
+int weft__cond_notify_slow(weft_cond *c, int n)
+{
+    wf_cond_notify(c, (uint32_t)n);
     return 0;
 }
 
 int weft__cond_notify_all_slow(weft_cond *c)
 {
-    wf_cond_bucket *b = wf_cond_bucket_of(c);
-
-    weft_lock_acquire(&b->lock);
-    /* Unlink all of c's waiters, oldest first, onto a private list. Their records
-     * stay valid while we hold the bucket lock and have not given them a final
-     * state: a waiter leaves only after that, or by unlinking itself here. (The
-     * loops read a node's successor before they give the node its final state.) */
-    wf_list mine = {0};
-    WF_LIST_FOREACH(node, next, &b->waiters) {
-        if (WF_CONTAINER(node, wf_cond_waiter, link)->cond != c)
-            continue;
-        wf_list_remove(&b->waiters, node);
-        wf_list_push_back(&mine, node);
-    }
-    atomic_store_explicit(&c->waiters, 0, memory_order_release); /* release: see wf_cond_count */
-    if (wf_list_empty(&mine)) {
-        weft_lock_release(&b->lock);
-        return 0;
-    }
-
-    /* Held lock: every sleeper is moved; free lock: all but the newest, the
-     * guard, woken after the moves (see the top). */
-    wf_cond_waiter *last = WF_CONTAINER(mine.last, wf_cond_waiter, link);
-    weft_lock *lock = last->lock;
-    wf_cond_waiter *guard = wf_lock_mark_parked(lock, false) ? NULL : last;
-    bool moved_any = false;
-    WF_LIST_FOREACH(node, next, &mine) {
-        wf_cond_waiter *w = WF_CONTAINER(node, wf_cond_waiter, link);
-        if (w == guard)
-            break;
-        uint32_t old = WF_COND_ASLEEP;
-        /* relaxed: MOVING is transient; a waiter that reads it waits for our
-         * bucket lock, which orders everything. */
-        if (w->lock == lock &&
-            atomic_compare_exchange_strong_explicit(&w->state, &old, WF_COND_MOVING,
-                                                    memory_order_relaxed, memory_order_relaxed)) {
-            /* Moved only if it sleeps in the wait layer; otherwise it is about to
-             * sleep, or back from a spurious return, and finds MOVING. */
-            bool moved = wf_requeue(&w->state, WF_COND_MOVING, 0, &lock->word, 1) > 0;
-            moved_any |= moved;
-            /* release: as in notify. */
-            atomic_store_explicit(&w->state, moved ? WF_COND_REQUEUED : WF_COND_NOTIFIED,
-                                  memory_order_release);
-            continue;
-        }
-        /* Still spinning (or waiting with another lock, a misuse kept harmless):
-         * a plain notify. release: as in notify. */
-        old = atomic_exchange_explicit(&w->state, WF_COND_NOTIFIED, memory_order_release);
-        if (old == WF_COND_ASLEEP)
-            wf_wake(&w->state, 1); /* lost wakeup avoided: state changed first */
-    }
-    if (!guard) {
-        /* A release between the mark and the moves cleared PARKED and woke nobody
-         * of ours: PARKED back on a held lock, or a wake now if it is free (lost
-         * wakeup avoided: see wf_lock_mark_parked). */
-        if (moved_any)
-            wf_lock_mark_parked(lock, true);
-        weft_lock_release(&b->lock);
-        return 0;
-    }
-    /* release: as in notify; the moves above all happened before the guard can
-     * see this, so its PARKED covers every moved sleeper. */
-    uint32_t old = atomic_exchange_explicit(
-        &guard->state, moved_any ? WF_COND_REQUEUED : WF_COND_NOTIFIED, memory_order_release);
-    weft_lock_release(&b->lock);
-    if (old == WF_COND_ASLEEP)
-        wf_wake(&guard->state, 1); /* lost wakeup avoided: state changed first */
+    wf_cond_notify(c, UINT32_MAX);
     return 0;
 }

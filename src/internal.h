@@ -31,8 +31,7 @@
  * wf_requeue: if *from == expected, wake up to `n_wake` sleepers of `from` and
  * move up to `n_move` more onto `to` without waking them (they then sleep as if
  * they had called wf_wait on `to`). Returns how many it woke or moved, or -EAGAIN when
- * *from != expected (nothing was done). Used by condition notify_all so that the
- * waiters queue on the lock instead of stampeding it.
+ * *from != expected (nothing was done).
  *
  * None of these is a memory barrier: the happens-before edges are carried by the
  * atomic operations on the words themselves (which is also what TSan sees). */
@@ -105,16 +104,10 @@ static inline size_t wf_hash_address(const void *p, unsigned bits)
 #define WF_ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* ---- cross-family internals -------------------------------------------------- */
-/* Acquire `l` as a thread that has just returned from a wait on l->word (a
- * condition waiter that notify_all requeued onto the lock): keeps PARKED set for
- * the sleepers that remain and may claim a handoff. Returns 0 or ETIMEDOUT. */
-WF_HIDDEN int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d);
-
-/* For a condition's notify_all, which moves sleepers onto l->word: if l is held,
- * make sure PARKED is set, so that its next release wakes one sleeper there, and
- * return true. If l is free, return false, having first woken one sleeper of the
- * word when `wake_if_free` (it takes the lock keeping PARKED for the others). */
-WF_HIDDEN bool wf_lock_mark_parked(weft_lock *l, bool wake_if_free);
+/* Acquire `l` as a condition waiter that a notify_all woke together with the
+ * others: without spinning on a held lock (it yields between tries, then sleeps on
+ * the word). Returns 0. */
+WF_HIDDEN int wf_lock_acquire_woken(weft_lock *l);
 
 /* For a condition wait on an rlock: if the caller holds r, release it fully
  * (waking a sleeper, if any) and return the recursion count it had; else change

@@ -17,9 +17,8 @@
  * (a free lock is still taken); one that fires during the sleep ends it as a
  * timeout would, and the public entry says ECANCELED.
  *
- * The word is this file's alone (and the inline fast paths'): a condition's
- * notify_all, which moves its sleepers onto the word, sets PARKED through
- * wf_lock_mark_parked, and weft_wait_any's lock source is at the end. */
+ * The word is this file's alone (and the inline fast paths'); weft_wait_any's lock
+ * source is at the end. */
 #include "waiting.h"
 
 #include "profile_internal.h"
@@ -47,13 +46,11 @@ enum {
     WF_FAIR_AFTER_NS = 1000 * 1000, /* a sleeper this old asks for a handoff */
 };
 
-/* The sleeping half of acquire. `woken` says the caller has just returned from a
- * wait on the lock word (so it may claim a handoff): true for a condition waiter
- * that notify_all requeued onto the lock. */
-static int wf_lock_sleep(weft_lock *l, weft_deadline d, bool woken)
+/* The sleeping half of acquire. */
+static int wf_lock_sleep(weft_lock *l, weft_deadline d)
 {
-    int64_t first_sleep = woken ? weft_now_ns() : 0;
-    bool starving = false;
+    int64_t first_sleep = 0;
+    bool starving = false, woken = false; /* woken: back from a sleep on the word */
     for (;;) {
         uint32_t old = atomic_load_explicit(&l->word, memory_order_relaxed);
         if (woken && (old & WEFT_LOCK_HANDOFF)) {
@@ -150,7 +147,7 @@ static int wf_lock_acquire_contended(weft_lock *l, weft_deadline d)
         wf_spin(&spin);
     }
 
-    return wf_lock_acquired(l, wf_lock_sleep(l, d, false));
+    return wf_lock_acquired(l, wf_lock_sleep(l, d));
 }
 
 /* While profiling, the caller's return address is the site of the waits. The one
@@ -165,33 +162,16 @@ int weft__lock_acquire_slow(weft_lock *l, weft_deadline d)
     return wf_cancel_result(rc, d);
 }
 
-int wf_lock_acquire_requeued(weft_lock *l, weft_deadline d)
+/* For a condition waiter woken with the others of a notify_all (src/internal.h):
+ * its holder may be a thread that the same wake preempted, so a spin could hold
+ * the very CPU the holder needs; yielding between tries gives it that CPU. */
+int wf_lock_acquire_woken(weft_lock *l)
 {
-    return wf_lock_acquired(l, wf_lock_sleep(l, d, true));
-}
-
-/* For a condition's notify_all (src/internal.h): the one place outside the
- * acquire and release paths that changes the word. */
-bool wf_lock_mark_parked(weft_lock *l, bool wake_if_free)
-{
-    /* relaxed: PARKED only asks the owner's release to wake; it publishes no data. */
-    uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
-    for (;;) {
-        if (!(w & WEFT_LOCK_LOCKED)) {
-            /* Lost wakeup avoided (for the caller, who moved sleepers onto the word
-             * since its last look): a release in between stored the word and then
-             * woke, which the wait layer orders against the moves, so either its
-             * wake found a moved sleeper or this load sees its store, and we wake
-             * one ourselves; it takes the lock keeping PARKED for the others. */
-            if (wake_if_free)
-                wf_wake(&l->word, 1);
-            return false;
-        }
-        if (w & WEFT_LOCK_PARKED)
-            return true;
-        if (atomic_compare_exchange_weak_explicit(&l->word, &w, w | WEFT_LOCK_PARKED,
-                                                  memory_order_relaxed, memory_order_relaxed))
-            return true;
+    for (wf_spinner spin = wf_spinner_start(WF_SPIN_YIELD_ONLY);;) {
+        if (wf_lock_take_free(l))
+            return wf_lock_acquired(l, 0);
+        if (!wf_spin(&spin))
+            return wf_lock_acquired(l, wf_lock_sleep(l, WEFT_DEADLINE_NEVER));
     }
 }
 

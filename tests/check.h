@@ -59,6 +59,23 @@ static inline char *wf_test_read_back(FILE *f)
     return text;
 }
 
+/* Whether task `tid` of this process sleeps in the kernel (state S: a futex or
+ * condition-variable wait, whichever backend). A white-box premise for tests that
+ * must act only once a thread sleeps inside a call. */
+static inline bool wf_test_task_sleeps(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    return p && p[1] == ' ' && p[2] == 'S';
+}
+
 /* Starts n threads running fn(arg_i) and joins them all. */
 static inline void wf_test_run_threads(int n, void *(*fn)(void *), void *args, size_t arg_size)
 {

@@ -51,22 +51,6 @@ static void *victim_main(void *arg)
     return NULL;
 }
 
-/* Whether task `tid` of this process sleeps in the kernel (state S: a futex wait,
- * whichever backend). */
-static bool task_sleeps(pid_t tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
-    return p && p[1] == ' ' && p[2] == 'S';
-}
-
 /* Waits until the victim sleeps in its call; fails if it returns instead. */
 static void victim_await_sleep(struct victim *v)
 {
@@ -74,7 +58,7 @@ static void victim_await_sleep(struct victim *v)
     for (;;) {
         CHECK(!atomic_load(&v->returned));
         pid_t tid = atomic_load(&v->tid);
-        if (tid && (!v->asleep || v->asleep(v)) && task_sleeps(tid))
+        if (tid && (!v->asleep || v->asleep(v)) && wf_test_task_sleeps(tid))
             return;
         CHECK(weft_now_ns() < end);
         usleep(1000);

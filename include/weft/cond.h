@@ -10,8 +10,8 @@
  * oldest, exactly those, so a notify is never taken by a thread that started
  * waiting after it (no stolen wakeup) and a notify(1) wakes exactly one waiter.
  * A wait returns only when notified or timed out: spurious wakeups are absorbed
- * inside the library. notify_all does not stampede the lock: the sleepers are
- * moved onto the lock's word and take it one after the other.
+ * inside the library. notify_all wakes all its sleepers with one system call, and
+ * they do not spin on the lock: one that finds it held yields, then sleeps on it.
  *
  * Notify without holding the lock is allowed (as with pthreads); to be sure a
  * waiter is woken, change the state it waits for under the lock, then notify,
@@ -102,9 +102,9 @@ WEFT_INLINE bool weft_cond_waiting(const weft_cond *c);
  * Returns 0; EINVAL if c is NULL or n < 0. */
 WEFT_INLINE int weft_cond_notify(weft_cond *c, int n);
 
-/* Wake every waiting thread; they re-take the lock one after the other (moved
- * onto the lock's queue rather than woken at once). Never blocks. Returns 0;
- * EINVAL if c is NULL. */
+/* Wake every waiting thread (one system call for them all, however many sleep);
+ * each re-takes the lock without spinning on it while it is held. Never blocks.
+ * Returns 0; EINVAL if c is NULL. */
 WEFT_INLINE int weft_cond_notify_all(weft_cond *c);
 
 #ifdef WEFT_HAVE_INLINE
