@@ -28,17 +28,10 @@
  * wf_wake: wake up to `n` threads sleeping on `word` (INT_MAX: all); returns how
  * many it woke.
  *
- * wf_requeue: if *from == expected, wake up to `n_wake` sleepers of `from` and
- * move up to `n_move` more onto `to` without waking them (they then sleep as if
- * they had called wf_wait on `to`). Returns how many it woke or moved, or -EAGAIN when
- * *from != expected (nothing was done).
- *
  * None of these is a memory barrier: the happens-before edges are carried by the
  * atomic operations on the words themselves (which is also what TSan sees). */
 WF_HIDDEN int wf_wait(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d);
 WF_HIDDEN int wf_wake(const _Atomic uint32_t *word, int n);
-WF_HIDDEN int wf_requeue(const _Atomic uint32_t *from, uint32_t expected, int n_wake,
-                         const _Atomic uint32_t *to, int n_move);
 
 /* wf_wait_any: sleep while every words[i] == expected[i] (0 <= i < n, 1 <= n <=
  * WF_WAIT_ANY_MAX), until any of them is woken or `d` passes: wf_wait on several
@@ -49,7 +42,7 @@ WF_HIDDEN int wf_requeue(const _Atomic uint32_t *from, uint32_t expected, int n_
  *
  * Linux: futex_waitv (5.16+). On an older kernel (or where a seccomp filter
  * refuses it) the sleeper parks in the portable parking lot instead, and wf_wake
- * and wf_requeue then also look there (src/linux/futex.c says how and why). */
+ * then also looks there (src/linux/futex.c says how and why). */
 #define WF_WAIT_ANY_MAX 128 /* futex_waitv's limit (FUTEX_WAITV_MAX) */
 WF_HIDDEN int wf_wait_any(const _Atomic uint32_t *const *words, const uint32_t *expected, int n,
                           weft_deadline d);

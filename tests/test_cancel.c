@@ -363,29 +363,6 @@ static void wait_any_wake_counts(void)
         CHECK_EQ(pthread_join(th[i], NULL), 0);
 }
 
-/* A sleeper on several words moved by a requeue sleeps on the new word. */
-static void wait_any_requeued(void)
-{
-    reset();
-    for (int i = 0; i < 3; i++)
-        atomic_store(&words3[i], 0);
-    static _Atomic uint32_t target;
-    struct any_sleeper s = {.d = WEFT_DEADLINE_NEVER};
-    pthread_t th;
-    CHECK_EQ(pthread_create(&th, NULL, any_sleeper_fn, &s), 0);
-    EVENTUALLY(atomic_load(&asleep) == 1);
-    int moved = 0;
-    while ((moved = wf_requeue(&words3[0], 0, 0, &target, INT_MAX)) == 0)
-        usleep(1000);
-    CHECK_EQ(moved, 1);
-    usleep(20000);
-    CHECK_EQ(atomic_load(&woke), 0);              /* moved, not woken */
-    CHECK_EQ(wf_wake(&words3[0], INT_MAX), 0);     /* no longer on the old word */
-    CHECK_EQ(wf_wake(&target, 1), 1);             /* but on the new one */
-    CHECK_EQ(pthread_join(th, NULL), 0);
-    CHECK_EQ(s.result, 0);
-}
-
 int main(int argc, char **argv)
 {
     if (getenv("WF_TEST_FALLBACK"))
@@ -406,7 +383,6 @@ int main(int argc, char **argv)
         TEST(waitlist_sleep_is_cancellable),
         TEST(wait_any_basics),
         TEST(wait_any_wake_counts),
-        TEST(wait_any_requeued),
     };
     return wf_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }

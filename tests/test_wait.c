@@ -1,5 +1,5 @@
 /* The wait layer itself, on whichever backend this build uses: wake counts are
- * exact, timeouts never come early, requeue moves sleepers without waking them. */
+ * exact, timeouts never come early, timed sleepers racing wakes all return. */
 #include "check.h"
 #include "internal.h"
 
@@ -88,38 +88,6 @@ static void wake_counts_exact(void)
     CHECK_EQ(atomic_load(&returned), N);
 }
 
-static void requeue_moves_without_waking(void)
-{
-    enum { N = 3 };
-    reset();
-    pthread_t th[N];
-    for (int i = 0; i < N; i++)
-        CHECK_EQ(pthread_create(&th[i], NULL, sleeper, &word_a), 0);
-    while (atomic_load(&arrived) < N)
-        usleep(1000);
-    usleep(20000);
-    CHECK_EQ(wf_requeue(&word_a, 7, 0, &word_b, INT_MAX), -EAGAIN); /* value mismatch */
-    int moved = 0;
-    while (moved < N) {
-        int r = wf_requeue(&word_a, 0, 0, &word_b, INT_MAX);
-        CHECK(r >= 0);
-        moved += r;
-        if (moved < N)
-            usleep(1000);
-    }
-    CHECK_EQ(moved, N);
-    usleep(20000);
-    CHECK_EQ(atomic_load(&returned), 0);   /* moved, not woken */
-    CHECK_EQ(wf_wake(&word_a, INT_MAX), 0); /* nobody left on the old word */
-    CHECK_EQ(wf_requeue(&word_b, 0, 1, &word_a, 0), 1); /* wake one from the new word */
-    while (atomic_load(&returned) < 1)
-        usleep(1000);
-    wake_exactly(&word_b, N - 1);
-    for (int i = 0; i < N; i++)
-        pthread_join(th[i], NULL);
-    CHECK_EQ(atomic_load(&returned), N);
-}
-
 static void *timed_sleeper(void *arg)
 {
     (void)arg;
@@ -131,7 +99,7 @@ static void *timed_sleeper(void *arg)
     return (void *)(intptr_t)r;
 }
 
-/* Timed sleepers racing wakes and moves: every sleeper returns, none is lost. */
+/* Timed sleepers racing wakes: every sleeper returns, none is lost. */
 static void timeouts_race_wakes(void)
 {
     for (int round = 0; round < 20; round++) {
@@ -140,14 +108,13 @@ static void timeouts_race_wakes(void)
         for (int i = 0; i < 4; i++)
             CHECK_EQ(pthread_create(&th[i], NULL, timed_sleeper, NULL), 0);
         usleep((useconds_t)(round * 1500));
-        wf_requeue(&word_a, 0, 1, &word_b, 1);
+        wf_wake(&word_a, 1);
         wf_wake(&word_a, 1);
         for (int i = 0; i < 4; i++)
             pthread_join(th[i], NULL);
-        wf_wake(&word_b, INT_MAX);
         CHECK_EQ(atomic_load(&returned), 4);
     }
 }
 
 TEST_MAIN(TEST(value_mismatch_returns_at_once), TEST(timeout_never_early), TEST(wake_counts_exact),
-          TEST(requeue_moves_without_waking), TEST(timeouts_race_wakes))
+          TEST(timeouts_race_wakes))

@@ -9,8 +9,7 @@
  *
  * A wait on several words is futex_waitv (Linux 5.16): the kernel queues the waiter
  * on every word, then compares them all, and any wake on one of them wakes it; the
- * timeout is absolute on CLOCK_MONOTONIC too. Waiters it queued can be requeued like
- * any other (FUTEX_CMP_REQUEUE moves them between words).
+ * timeout is absolute on CLOCK_MONOTONIC too.
  *
  * Without futex_waitv (an older kernel, or a seccomp filter that refuses it) a
  * thread can sleep in the kernel on one word only, and a wake on another of its
@@ -18,7 +17,7 @@
  * on its own word. So the sleeper must be findable from each of its words, which is
  * what the parking lot of the portable backend provides (src/portable/park.c: one
  * record per word, in that word's bucket, sharing one woken flag). In that case
- * wf_wait_any parks there, and every wf_wake and wf_requeue looks in the lot's
+ * wf_wait_any parks there, and every wf_wake looks in the lot's
  * bucket of its word after the futex call (one mutex more per wake, on those kernels
  * only; single-word waits still use futexes). Whether to is decided once, by a probe
  * run before main (a library constructor), so that the flag never changes while
@@ -138,26 +137,4 @@ int wf_wake(const _Atomic uint32_t *word, int n)
     if (WF_UNLIKELY(wf_use_lot()) && woken < n)
         woken += wf_lot_wake(word, n - woken);
     return woken;
-}
-
-int wf_requeue(const _Atomic uint32_t *from, uint32_t expected, int n_wake,
-               const _Atomic uint32_t *to, int n_move)
-{
-    /* FUTEX_CMP_REQUEUE passes the requeue limit in the timeout slot (futex(2)). */
-    long r = wf_futex(from, FUTEX_CMP_REQUEUE_PRIVATE, (uint32_t)n_wake,
-                      (const struct timespec *)(uintptr_t)(unsigned)n_move, to, expected);
-    if (r == -1)
-        return errno == EAGAIN ? -EAGAIN : 0;
-    if (WF_UNLIKELY(wf_use_lot())) {
-        /* The kernel wakes before it moves: fewer than n_wake means it woke them all
-         * and moved none. The lot gets what is left of each budget. */
-        int done = (int)r, wake = 0, move = n_move;
-        if (done < n_wake)
-            wake = n_wake - done;
-        else
-            move = n_move - (done - n_wake) > 0 ? n_move - (done - n_wake) : 0;
-        int more = wf_lot_requeue(from, expected, wake, to, move);
-        return more > 0 ? done + more : done;
-    }
-    return (int)r;
 }

@@ -11,23 +11,21 @@
  * linked in the bucket of its word and all sharing the parker's `woken` flag.
  *
  * Invariants:
- *  - a record is linked in bucket_of(record->addr) while `linked`; addr, linked and
- *    the link change only under that bucket's mutex (requeue holds both buckets'
- *    mutexes to move one);
+ *  - a record is linked in bucket_of(record->addr) while `linked`; linked and the
+ *    link change only under that bucket's mutex (addr never changes);
  *  - a waker unlinks each record it wakes, under its bucket's mutex;
  *  - one word: `woken` is set, and the condition signalled, under the mutex of the
- *    bucket the record is linked in; the sleeper reads it under the same mutex
- *    (following its record if a requeue moved it), so once it sees it set the waker
- *    is done with the parker;
+ *    bucket the record is linked in; the sleeper reads it under the same mutex, so
+ *    once it sees it set the waker is done with the parker;
  *  - several words: `woken` is set under the parker's own mutex, by a waker that
  *    holds the bucket of the record it wakes. After it wakes, the sleeper takes the
  *    bucket of each of its records in turn and unlinks those still linked; then no
  *    waker is left that can reach the parker, and it reads `woken` for its answer
  *    (a wake that raced its timeout counts as a wake, as futex_waitv reports it).
  *
- * Lock order: a bucket's mutex before a parker's own mutex; two buckets in address
- * order (requeue). A sleeper on several words holds one bucket at a time and never
- * its own mutex with a bucket, so no cycle can form.
+ * Lock order: a bucket's mutex before a parker's own mutex; never two buckets. A
+ * sleeper on several words holds one bucket at a time and never its own mutex with
+ * a bucket, so no cycle can form.
  *
  * Wake counts: a parker already woken through another of its words is unlinked but
  * not counted, so a wake(1) is never spent on a thread that has already been woken
@@ -56,8 +54,8 @@ struct wf_parker {
 
 /* One word a parker sleeps on. */
 struct wf_parked {
-    wf_list_node link;                      /* in bucket_of(addr) while linked */
-    _Atomic(const _Atomic uint32_t *) addr; /* see the invariants */
+    wf_list_node link;             /* in bucket_of(addr) while linked */
+    const _Atomic uint32_t *addr; /* the word: set before linking, never changed */
     struct wf_parker *parker;
     bool linked;
 };
@@ -84,13 +82,6 @@ static struct wf_bucket *wf_bucket_of(const _Atomic uint32_t *addr)
     return &wf_buckets[wf_hash_address(addr, WF_BUCKET_BITS)];
 }
 
-/* relaxed, for addr: it changes only under the bucket mutexes the caller holds or
- * re-validates under (wf_lock_home). */
-static const _Atomic uint32_t *wf_addr(const struct wf_parked *rec)
-{
-    return atomic_load_explicit(&rec->addr, memory_order_relaxed);
-}
-
 static void wf_park(struct wf_bucket *b, struct wf_parked *rec)
 {
     wf_list_push_back(&b->parked, &rec->link);
@@ -101,20 +92,6 @@ static void wf_unpark(struct wf_bucket *b, struct wf_parked *rec)
 {
     wf_list_remove(&b->parked, &rec->link);
     rec->linked = false;
-}
-
-/* Locks the bucket `rec` is (or was last) linked in; loops because a requeue may
- * move it between our read of rec->addr and our taking the mutex. */
-static struct wf_bucket *wf_lock_home(struct wf_parked *rec)
-{
-    for (;;) {
-        const _Atomic uint32_t *a = wf_addr(rec);
-        struct wf_bucket *b = wf_bucket_of(a);
-        pthread_mutex_lock(&b->lock);
-        if (wf_addr(rec) == a)
-            return b;
-        pthread_mutex_unlock(&b->lock);
-    }
 }
 
 /* Marks rec's parker woken and signals it; the caller holds rec's bucket mutex and
@@ -138,18 +115,6 @@ static bool wf_release(struct wf_parked *rec)
     return first;
 }
 
-/* Whether a parker on several words has been woken (false for one word: its record
- * is unlinked as it is woken, so a linked one has not been). */
-static bool wf_parker_woken(struct wf_parker *p)
-{
-    if (!p->several)
-        return false;
-    pthread_mutex_lock(&p->own);
-    bool woken = p->woken;
-    pthread_mutex_unlock(&p->own);
-    return woken;
-}
-
 static bool wf_deadline_over(weft_deadline d)
 {
     return d.ns != INT64_MAX && d.ns <= weft_now_ns();
@@ -164,8 +129,7 @@ int wf_lot_wait(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d
     pthread_once(&wf_lot_once, wf_lot_init);
 
     struct wf_parker p = {.several = false, .woken = false};
-    struct wf_parked rec = {.parker = &p, .linked = false};
-    atomic_init(&rec.addr, word);
+    struct wf_parked rec = {.addr = word, .parker = &p, .linked = false};
     struct wf_bucket *b = wf_bucket_of(word);
     pthread_mutex_lock(&b->lock);
     /* relaxed: the bucket mutex orders this load after any waker's change that
@@ -189,10 +153,6 @@ int wf_lot_wait(const _Atomic uint32_t *word, uint32_t expected, weft_deadline d
         }
         r = d.ns == INT64_MAX ? pthread_cond_wait(&p.cond, &b->lock)
                               : pthread_cond_timedwait(&p.cond, &b->lock, &ts);
-        if (wf_bucket_of(wf_addr(&rec)) != b) {
-            pthread_mutex_unlock(&b->lock); /* requeued meanwhile: follow it */
-            b = wf_lock_home(&rec);
-        }
     }
     pthread_mutex_unlock(&b->lock);
     pthread_cond_destroy(&p.cond);
@@ -221,9 +181,7 @@ int wf_lot_wait_any(const _Atomic uint32_t *const *words, const uint32_t *expect
     int linked = 0;
     bool changed = false;
     for (int i = 0; i < n; i++) {
-        recs[i].parker = &p;
-        recs[i].linked = false;
-        atomic_init(&recs[i].addr, words[i]);
+        recs[i] = (struct wf_parked){.addr = words[i], .parker = &p, .linked = false};
         struct wf_bucket *b = wf_bucket_of(words[i]);
         pthread_mutex_lock(&b->lock);
         /* relaxed: ordered by the bucket mutex, as in wf_lot_wait. */
@@ -251,7 +209,8 @@ int wf_lot_wait_any(const _Atomic uint32_t *const *words, const uint32_t *expect
     /* Unlink what no waker has: once every bucket has been taken here, no waker is
      * left that could still reach the parker. */
     for (int i = 0; i < linked; i++) {
-        struct wf_bucket *b = wf_lock_home(&recs[i]);
+        struct wf_bucket *b = wf_bucket_of(recs[i].addr);
+        pthread_mutex_lock(&b->lock);
         if (recs[i].linked)
             wf_unpark(b, &recs[i]);
         pthread_mutex_unlock(&b->lock);
@@ -274,7 +233,7 @@ static int wf_wake_locked(struct wf_bucket *b, const _Atomic uint32_t *word, int
         if (woken >= n)
             break;
         struct wf_parked *rec = WF_CONTAINER(node, struct wf_parked, link);
-        if (wf_addr(rec) != word)
+        if (rec->addr != word)
             continue;
         wf_unpark(b, rec);
         if (wf_release(rec))
@@ -291,47 +250,4 @@ int wf_lot_wake(const _Atomic uint32_t *word, int n)
     int woken = wf_wake_locked(b, word, n);
     pthread_mutex_unlock(&b->lock);
     return woken;
-}
-
-int wf_lot_requeue(const _Atomic uint32_t *from, uint32_t expected, int n_wake,
-                   const _Atomic uint32_t *to, int n_move)
-{
-    pthread_once(&wf_lot_once, wf_lot_init);
-    struct wf_bucket *src = wf_bucket_of(from), *dst = wf_bucket_of(to);
-    /* Two bucket mutexes are always taken in address order: no lock-order cycle. */
-    struct wf_bucket *first = src < dst ? src : dst, *second = src < dst ? dst : src;
-    pthread_mutex_lock(&first->lock);
-    if (second != first)
-        pthread_mutex_lock(&second->lock);
-
-    int done;
-    /* relaxed: ordered by the bucket mutex, as in wf_lot_wait. */
-    if (atomic_load_explicit(from, memory_order_relaxed) != expected) {
-        done = -EAGAIN;
-    } else {
-        done = wf_wake_locked(src, from, n_wake);
-        int moved = 0;
-        WF_LIST_FOREACH(node, next, &src->parked) {
-            if (moved >= n_move)
-                break;
-            struct wf_parked *rec = WF_CONTAINER(node, struct wf_parked, link);
-            if (wf_addr(rec) != from)
-                continue;
-            wf_unpark(src, rec);
-            /* A parker on several words that another word has woken is only
-             * unlinked: moving it would count a move that reaches nobody. */
-            if (wf_parker_woken(rec->parker))
-                continue;
-            /* Else its record moves too: it then sleeps on `to` (and its other
-             * words), as a futex_waitv waiter is requeued. */
-            atomic_store_explicit(&rec->addr, to, memory_order_relaxed);
-            wf_park(dst, rec);
-            moved++;
-        }
-        done += moved;
-    }
-    if (second != first)
-        pthread_mutex_unlock(&second->lock);
-    pthread_mutex_unlock(&first->lock);
-    return done;
 }

@@ -13,7 +13,5 @@ WF_HIDDEN int wf_lot_wait(const _Atomic uint32_t *word, uint32_t expected, weft_
 WF_HIDDEN int wf_lot_wait_any(const _Atomic uint32_t *const *words, const uint32_t *expected,
                               int n, weft_deadline d);
 WF_HIDDEN int wf_lot_wake(const _Atomic uint32_t *word, int n);
-WF_HIDDEN int wf_lot_requeue(const _Atomic uint32_t *from, uint32_t expected, int n_wake,
-                             const _Atomic uint32_t *to, int n_move);
 
 #endif

@@ -17,12 +17,6 @@ int wf_wake(const _Atomic uint32_t *word, int n)
     return wf_lot_wake(word, n);
 }
 
-int wf_requeue(const _Atomic uint32_t *from, uint32_t expected, int n_wake,
-               const _Atomic uint32_t *to, int n_move)
-{
-    return wf_lot_requeue(from, expected, n_wake, to, n_move);
-}
-
 void wf_wait_any_force_fallback(void)
 {
     /* The lot is the only way here: nothing to switch. */
