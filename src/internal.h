@@ -90,6 +90,24 @@ static inline size_t wf_hash_address(const void *p, unsigned bits)
     return (size_t)(((uint64_t)(uintptr_t)p * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - bits));
 }
 
+/* Under ASan a cached free object is poisoned (src/magazine.h, src/blocks.h), so a
+ * use after free is still reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#define WF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WF_ASAN 1
+#endif
+#endif
+#ifdef WF_ASAN
+#include <sanitizer/asan_interface.h>
+#define WF_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define WF_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define WF_POISON(p, n) ((void)(p), (void)(n))
+#define WF_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define WF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WF_UNLIKELY(x) __builtin_expect(!!(x), 0)
 /* A helper with a constant flag argument, inlined into each caller so that every

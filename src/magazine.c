@@ -96,27 +96,6 @@ static void wf_cache_first_use(struct wf_magazine_cache *t, wf_magazine_class *c
     wf_exit_arm();
 }
 
-/* Under TSan, no caches (see the top). The malloc and the free are the library's
- * bookkeeping: its objects' memory is never the user's, and a put's node, say, is
- * freed by a get that acquired the item, not every write the put made to the
- * node. So TSan neither checks the free against earlier accesses nor records the
- * allocation as a write; both still reset the block's history and drop its
- * annotations' clocks. */
-static void *wf_magazine_tsan_alloc(wf_magazine_class *c)
-{
-    wf_tsan_ignore_begin();
-    void *obj = aligned_alloc(c->align, c->size);
-    wf_tsan_ignore_end();
-    return obj;
-}
-
-static void wf_magazine_tsan_free(void *obj)
-{
-    wf_tsan_ignore_begin();
-    free(obj);
-    wf_tsan_ignore_end();
-}
-
 /* A fresh object: one of its own, or for a slab class one of a fresh slab of
  * WF_MAGAZINE_SIZE, the others loaded into this thread's (empty) magazine. */
 static void *wf_magazine_fresh(wf_magazine_class *c, struct wf_magazine_cache *t)
@@ -146,7 +125,7 @@ static void *wf_magazine_fresh(wf_magazine_class *c, struct wf_magazine_cache *t
 void *wf_magazine_alloc_slow(wf_magazine_class *c)
 {
     if (WF_UNLIKELY(wf_tsan_present()))
-        return wf_magazine_tsan_alloc(c);
+        return wf_tsan_alloc(c->align, c->size); /* no caches (see the top) */
     struct wf_magazine_cache *t = &wf_magazine_caches[c->id];
     if (WF_UNLIKELY(!t->loaded || t->loaded->n == 0)) {
         if (t->previous && t->previous->n > 0) {
@@ -183,7 +162,7 @@ void *wf_magazine_alloc_slow(wf_magazine_class *c)
 void wf_magazine_free_slow(wf_magazine_class *c, void *obj)
 {
     if (WF_UNLIKELY(wf_tsan_present())) {
-        wf_magazine_tsan_free(obj);
+        wf_tsan_free(obj);
         return;
     }
     struct wf_magazine_cache *t = &wf_magazine_caches[c->id];

@@ -1,7 +1,9 @@
-/* magazine.h: the per-thread object caches (Bonwick's magazines), the house's one
+/* magazine.h: the per-thread object caches (Bonwick's magazines), the house's
  * allocator for small objects that one thread allocates and another frees (a
- * future: the submitter allocates, the worker's last release frees; a queue node:
- * the producer allocates, the consumer frees), the pattern malloc handles worst.
+ * future: the submitter allocates, the worker's last release frees), the pattern
+ * malloc handles worst. Objects freed in about the order they were allocated (a
+ * queue's nodes) have the ordered block cache of blocks.h instead, which keeps
+ * that order for the next use.
  *
  * A magazine is an array of free objects, so moving WF_MAGAZINE_SIZE of them
  * between threads touches none of them (a linked free list would cost one cache
@@ -22,7 +24,7 @@
 enum { WF_MAGAZINE_SIZE = 64 }; /* free objects in a magazine */
 
 /* The classes: each thread has one cache per class. */
-enum wf_magazine_id { WF_MAGAZINE_FUTURE, WF_MAGAZINE_QUEUE_NODE, WF_MAGAZINE_CLASSES };
+enum wf_magazine_id { WF_MAGAZINE_FUTURE, WF_MAGAZINE_CLASSES };
 
 struct wf_magazine;
 
@@ -47,22 +49,6 @@ typedef struct wf_magazine_class {
     {.id = (id_), .size = (size_), .align = (align_), .depot_max = SIZE_MAX, .slabs = true,   \
      .lock = WEFT_LOCK_INIT, .full = NULL, .empty = NULL, .full_count = 0}
 
-#if defined(__SANITIZE_ADDRESS__)
-#define WF_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WF_ASAN 1
-#endif
-#endif
-#ifdef WF_ASAN
-#include <sanitizer/asan_interface.h>
-#define WF_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define WF_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define WF_POISON(p, n) ((void)(p), (void)(n))
-#define WF_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
-
 struct wf_magazine {
     struct wf_magazine *next; /* in the depot */
     uint32_t n;
@@ -84,8 +70,7 @@ WF_HIDDEN void *wf_magazine_alloc_slow(wf_magazine_class *c);
 WF_HIDDEN void wf_magazine_free_slow(wf_magazine_class *c, void *obj);
 
 /* An object of the class (uninitialised memory), or NULL when out of memory.
- * Inline: the loaded magazine's top, when it has one (a pool task and a queue
- * node take one each). */
+ * Inline: the loaded magazine's top, when it has one (a pool task takes one). */
 static inline void *wf_magazine_alloc(wf_magazine_class *c)
 {
     struct wf_magazine *m = wf_magazine_caches[c->id].loaded;

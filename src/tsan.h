@@ -47,6 +47,8 @@
 
 #include "internal.h"
 
+#include <stdlib.h>
+
 void __tsan_acquire(void *addr) __attribute__((weak));
 void __tsan_release(void *addr) __attribute__((weak));
 void AnnotateIgnoreSyncBegin(const char *file, int line) __attribute__((weak));
@@ -93,6 +95,28 @@ static inline void wf_tsan_ignore_end(void)
         __tsan_ignore_thread_end();
         AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
     }
+}
+
+/* The object caches' allocation while TSan runs (they are bypassed then:
+ * src/magazine.c says why). The malloc and the free are the library's bookkeeping:
+ * its objects' memory is never the user's, and a put's node, say, is freed by a
+ * get that acquired the item, not every write the put made to the node. So TSan
+ * neither checks the free against earlier accesses nor records the allocation as
+ * a write; both still reset the block's history and drop its annotations' clocks.
+ * `align` divides `size`. */
+static inline void *wf_tsan_alloc(size_t align, size_t size)
+{
+    wf_tsan_ignore_begin();
+    void *obj = aligned_alloc(align, size);
+    wf_tsan_ignore_end();
+    return obj;
+}
+
+static inline void wf_tsan_free(void *obj)
+{
+    wf_tsan_ignore_begin();
+    free(obj);
+    wf_tsan_ignore_end();
 }
 
 /* The user's lock m, released (and later re-taken) by the library on the user's
