@@ -13,9 +13,6 @@
 _Thread_local struct wf_block_cursor wf_block_cursors[WF_BLOCK_CLASSES]
     __attribute__((tls_model("initial-exec")));
 
-/* Every class a thread used, for its exit hook (one class today). */
-static wf_block_class *_Atomic wf_block_classes[WF_BLOCK_CLASSES];
-
 void wf_block_recycle(wf_block_class *c, struct wf_block *b)
 {
     /* relaxed: nobody else touches the block now; the lock publishes it. */
@@ -32,9 +29,8 @@ static void wf_block_thread_exit(void)
 {
     for (int id = 0; id < WF_BLOCK_CLASSES; id++) {
         struct wf_block_cursor *k = &wf_block_cursors[id];
-        /* relaxed: the class was published before this thread could use it. */
-        wf_block_class *c = atomic_load_explicit(&wf_block_classes[id], memory_order_relaxed);
-        if (k->block && c && k->used < c->count) {
+        wf_block_class *c = k->cls;
+        if (k->block && k->used < c->count) {
             uint32_t left = c->count - k->used;
             /* acq_rel: as a free (blocks.h). */
             if (atomic_fetch_add_explicit(&k->block->freed, left, memory_order_acq_rel) + left ==
@@ -43,7 +39,7 @@ static void wf_block_thread_exit(void)
         }
         k->block = NULL;
         k->used = 0;
-        k->armed = false; /* a later use in this thread (a later hook) arms again */
+        k->cls = NULL; /* a later use in this thread (a later hook) arms again */
     }
 }
 
@@ -52,11 +48,10 @@ void *wf_block_alloc_slow(wf_block_class *c)
     if (WF_UNLIKELY(wf_tsan_present()))
         return wf_tsan_alloc(c->align, c->size); /* no blocks (see blocks.h) */
     struct wf_block_cursor *k = &wf_block_cursors[c->id];
-    if (!k->armed) {
-        atomic_store_explicit(&wf_block_classes[c->id], c, memory_order_relaxed);
+    if (!k->cls) {
+        k->cls = c;
         wf_exit_register(WF_EXIT_CACHES, wf_block_thread_exit);
         wf_exit_arm();
-        k->armed = true;
     }
     /* The old block, if any, is handed out whole: its last free recycles it. */
     weft_lock_acquire(&c->lock);
@@ -72,8 +67,6 @@ void *wf_block_alloc_slow(wf_block_class *c)
         WF_POISON((char *)b + c->first, (size_t)c->count * c->size);
     }
     k->block = b;
-    k->used = 1;
-    void *obj = (char *)b + c->first;
-    WF_UNPOISON(obj, c->size);
-    return obj;
+    k->used = 0;
+    return wf_block_alloc(c); /* the block's first object */
 }

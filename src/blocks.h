@@ -53,14 +53,15 @@ typedef struct wf_block_class {
 struct wf_block_cursor {
     struct wf_block *block; /* the block this thread carves from, or NULL */
     uint32_t used;          /* objects carved from it */
-    bool armed;             /* the exit hook is registered */
+    wf_block_class *cls;    /* set on first use: the exit hook needs it */
 };
 
 /* The calling thread's cursors (src/blocks.c); initial-exec, as the magazines'. */
 WF_HIDDEN extern _Thread_local struct wf_block_cursor wf_block_cursors[WF_BLOCK_CLASSES]
     __attribute__((tls_model("initial-exec")));
 
-/* The slow paths (src/blocks.c): a new block, the depot, TSan's malloc and free. */
+/* The slow paths (src/blocks.c): a new block or one from the depot (under TSan, a
+ * malloc), and a completed block back to the depot. */
 WF_HIDDEN void *wf_block_alloc_slow(wf_block_class *c);
 WF_HIDDEN void wf_block_recycle(wf_block_class *c, struct wf_block *b);
 

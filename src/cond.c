@@ -79,9 +79,8 @@ enum {
 };
 
 typedef struct wf_cond_waiter {
-    wf_list_node link;      /* in the bucket's list, or notify_all's; under the bucket lock */
+    wf_list_node link;      /* in the bucket's list, under the bucket lock */
     const weft_cond *cond;  /* which condition it waits on */
-    weft_lock *lock;        /* the lock it re-takes (an rlock's inner lock) */
     _Atomic uint32_t state; /* enum wf_cond_state; its own sleep word */
 } wf_cond_waiter;
 
@@ -194,7 +193,7 @@ static int wf_cond_wait(weft_cond *c, weft_lock *l, weft_rlock *r, weft_deadline
     if (WF_UNLIKELY(wf_cancelled(d)))
         return ETIMEDOUT;
     wf_cond_bucket *b = wf_cond_bucket_of(c);
-    wf_cond_waiter w = {.cond = c, .lock = l};
+    wf_cond_waiter w = {.cond = c};
     atomic_init(&w.state, WF_COND_SPINNING);
 
     weft_lock_acquire(&b->lock);
